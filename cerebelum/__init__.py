@@ -1,0 +1,110 @@
+"""Cerebelum: a durable workflow engine for Python.
+
+Two ways to write a workflow, on one engine, one history, one store:
+
+- graph workflows: ``@step`` functions joined by ``@workflow def f(wf): wf.timeline(a >> b)``;
+- code workflows: ``@workflow async def f(...)`` with ``await activity(fn, ...)``,
+  ``await sleep(days=1)``, ``await approval(...)``, ``await signal(...)``.
+
+An :class:`Engine` runs both, on SQLite (embedded, the default) or PostgreSQL.
+"""
+
+from cerebelum.clock import Clock, VirtualClock
+from cerebelum.code import (
+    Decision,
+    activity,
+    activity_info,
+    child,
+    heartbeat,
+    now,
+    patched,
+    random,
+    signal,
+    sleep,
+    uuid4,
+    with_options,
+)
+from cerebelum.dsl import (
+    Context,
+    Error,
+    Retry,
+    Workflow,
+    approval,
+    back_to,
+    fail,
+    proceed,
+    retry,
+    skip_to,
+    step,
+    wait,
+    workflow,
+)
+from cerebelum.engine import Engine, ExecutionError, ExecutionInfo, ExecutionResult, Handle
+from cerebelum.errors import (
+    ActivityError,
+    CerebelumError,
+    ChildFailedError,
+    DefinitionError,
+    ExecutionNotFoundError,
+    InvalidRequestError,
+    NonDeterminismError,
+    SerializationError,
+    SignalTimeoutError,
+    StepTimeoutError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+    WorkflowNotFoundError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivityError",
+    "CerebelumError",
+    "ChildFailedError",
+    "Clock",
+    "Context",
+    "Decision",
+    "DefinitionError",
+    "Engine",
+    "Error",
+    "ExecutionError",
+    "ExecutionInfo",
+    "ExecutionNotFoundError",
+    "ExecutionResult",
+    "Handle",
+    "InvalidRequestError",
+    "NonDeterminismError",
+    "Retry",
+    "SerializationError",
+    "SignalTimeoutError",
+    "StepTimeoutError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "VirtualClock",
+    "Workflow",
+    "WorkflowNotFoundError",
+    "__version__",
+    "activity",
+    "activity_info",
+    "approval",
+    "back_to",
+    "child",
+    "fail",
+    "heartbeat",
+    "now",
+    "patched",
+    "proceed",
+    "random",
+    "retry",
+    "signal",
+    "skip_to",
+    "sleep",
+    "step",
+    "uuid4",
+    "wait",
+    "with_options",
+    "workflow",
+]

@@ -1,0 +1,120 @@
+"""Activities: any function a code workflow runs through ``await activity(fn, ...)``."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from cerebelum.dsl._step import Retry, seconds_of
+from cerebelum.engine._context import ActivityInfo, current_activity, current_runtime
+from cerebelum.errors import CerebelumError, DefinitionError
+
+__all__ = ["ActivityDef", "activity", "activity_info", "heartbeat", "with_options"]
+
+
+@dataclass(frozen=True)
+class ActivityDef:
+    """A function with the options it runs under as an activity."""
+
+    fn: Callable[..., Any]
+    name: str
+    retry: Retry | None = None
+    timeout: float | None = None
+    heartbeat_timeout: float | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+    def with_options(
+        self,
+        *,
+        retry: Retry | None = None,
+        timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
+        name: str | None = None,
+    ) -> ActivityDef:
+        """The same activity with other options, for one call."""
+        return replace(
+            self,
+            name=name or self.name,
+            retry=retry if retry is not None else self.retry,
+            timeout=seconds_of(timeout, f"activity {self.name!r}: timeout")
+            if timeout is not None
+            else self.timeout,
+            heartbeat_timeout=(
+                seconds_of(heartbeat_timeout, f"activity {self.name!r}: heartbeat_timeout")
+                if heartbeat_timeout is not None
+                else self.heartbeat_timeout
+            ),
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calling the activity directly calls its function (handy in unit tests)."""
+        return self.fn(*args, **kwargs)
+
+    def __await__(self) -> Any:
+        raise CerebelumError(
+            f"activity {self.name!r} was awaited directly: write 'await activity({self.name}, ...)' "
+            "inside a code workflow"
+        )
+
+
+def as_activity(fn: Callable[..., Any] | ActivityDef) -> ActivityDef:
+    if isinstance(fn, ActivityDef):
+        return fn
+    if not callable(fn):
+        raise DefinitionError(f"activity() needs a function, not {fn!r}")
+    return ActivityDef(fn=fn, name=getattr(fn, "__name__", repr(fn)))
+
+
+def activity(fn: Any = None, /, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` as an activity of the current code workflow, or declare one.
+
+    Inside a code workflow: ``result = await activity(fetch_user, user_id)``. The engine
+    records the call and its result; after a crash the recorded result is returned
+    and the function is not called again.
+
+    As a decorator: ``@activity`` or ``@activity(retry=Retry(...), timeout=30,
+    heartbeat_timeout=10, name="fetch")`` sets the options every call uses.
+
+    Raises:
+        CerebelumError: called with arguments outside a code workflow.
+    """
+    runtime = current_runtime.get()
+    if runtime is not None and fn is not None:
+        return runtime.activity(as_activity(fn), args, kwargs)
+    if fn is None:
+        return lambda f: as_activity(f).with_options(**kwargs)
+    if callable(fn) and not args and not kwargs:
+        return as_activity(fn)
+    raise CerebelumError(
+        f"activity({getattr(fn, '__name__', fn)!r}, ...) was called outside a code workflow: "
+        "call it with await inside an 'async def' decorated with @workflow"
+    )
+
+
+def with_options(fn: Callable[..., Any] | ActivityDef, **options: Any) -> ActivityDef:
+    """``activity(with_options(fn, timeout=5), x)``: options for one call of a function."""
+    return as_activity(fn).with_options(**options)
+
+
+def activity_info() -> ActivityInfo:
+    """The current activity's (or step's) execution id, attempt and idempotency key."""
+    info = current_activity.get()
+    if info is None:
+        raise CerebelumError("activity_info() is for code running as an activity or a step")
+    return info
+
+
+def heartbeat(details: Any = None) -> None:
+    """Tell the engine a long activity is alive; ``details`` reach the next attempt if it fails."""
+    info = current_activity.get()
+    if info is None:
+        raise CerebelumError("heartbeat() is for code running as an activity")
+    info.last_heartbeat = time.monotonic()
+    info.heartbeat_details = details

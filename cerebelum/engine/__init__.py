@@ -1,0 +1,43 @@
+"""The engine: the pure decider, the run loop, timers and resurrection.
+
+The pure parts (blueprint, state, decider) import nothing else of Cerebelum's; the
+:class:`Engine`, which composes them with a store and the in-process worker, is
+loaded on first use so that the DSL can import the blueprint without it.
+"""
+
+from typing import Any
+
+from ._blueprint import Blueprint, NodeSpec, RuleSpec
+from ._decide import decide
+from ._results import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo
+from ._state import ExecutionState, ExecutionStatus, NodeStatus, evolve, fold
+
+__all__ = [
+    "Blueprint",
+    "Engine",
+    "ExecutionError",
+    "ExecutionInfo",
+    "ExecutionResult",
+    "ExecutionState",
+    "ExecutionStatus",
+    "Handle",
+    "NodeSpec",
+    "NodeStatus",
+    "RuleSpec",
+    "StepInfo",
+    "decide",
+    "evolve",
+    "fold",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Engine":
+        from ._engine import Engine
+
+        return Engine
+    if name == "Handle":
+        from ._run import Handle
+
+        return Handle
+    raise AttributeError(f"module 'cerebelum.engine' has no attribute {name!r}")

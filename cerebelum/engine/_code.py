@@ -1,0 +1,382 @@
+"""Code workflows in the engine: the coroutine, its commands, its activities, its children.
+
+While the process lives, a code workflow's coroutine stays in memory: a result is
+handed to it once its event is committed, and it carries on from where it awaited.
+There is no replay on that path. A coroutine is rebuilt by running the function again
+from the top, with every recorded result returned from the journal, in two cases
+only: after a crash (or a restart), and when a long wait evicted it from memory.
+
+Commands are matched to the journal by position, in program order. When the code asks
+at a position for something other than what the history holds there, the execution
+stops with a NonDeterminismError (status ``stuck``) and keeps its history, so that an
+engine with fixed code resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random as _random
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from cerebelum import events as ev
+from cerebelum.code._activity import ActivityDef
+from cerebelum.code._commands import Decision
+from cerebelum.errors import (
+    ActivityError,
+    ChildFailedError,
+    NonDeterminismError,
+    SerializationError,
+    SignalTimeoutError,
+    StepTimeoutError,
+)
+from cerebelum.serde import decode_json, encode, roundtrip
+from cerebelum.worker._local import exception_error
+
+from ._code_state import WAITS, CodeState, Command
+from ._context import ActivityInfo, current_activity, current_runtime
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._run import Run
+
+__all__ = ["WorkflowRuntime", "drive", "run_activity", "settle"]
+
+logger = logging.getLogger("cerebelum.engine")
+
+
+class WorkflowRuntime:
+    """What ``activity()``, ``sleep()`` and the others talk to inside one coroutine."""
+
+    def __init__(self, engine: Engine, run: Run) -> None:
+        self.engine = engine
+        self.run = run
+        self.position = 0
+        commands = run.state.commands
+        self.replay_len = max(commands) + 1 if commands else 0
+        self.futures: dict[int, asyncio.Future[Any]] = {}
+        self.loop = asyncio.get_running_loop()
+
+    @property
+    def replaying(self) -> bool:
+        return self.position < self.replay_len
+
+    @property
+    def state(self) -> CodeState:
+        return self.run.state
+
+    def _next(self, kind: str, name: str, args: bytes | None = None) -> tuple[int, Command | None]:
+        p = self.position
+        self.position += 1
+        cmd = self.state.commands.get(p)
+        if cmd is not None:
+            same_args = args is None or cmd.args is None or bytes(cmd.args) == args
+            if cmd.kind != kind or cmd.name != name or not same_args:
+                recorded = f"{cmd.kind} {cmd.name!r}" + (
+                    f" with {bytes(cmd.args).decode()}" if cmd.args else ""
+                )
+                asked = f"{kind} {name!r}" + (f" with {args.decode()}" if args else "")
+                raise NonDeterminismError(
+                    f"execution {self.run.id!r} is not deterministic: at position {p} its history "
+                    f"holds {recorded}, but the code now asks for {asked}",
+                    execution_id=self.run.id,
+                    position=p,
+                    recorded=recorded,
+                    requested=asked,
+                )
+        return p, cmd
+
+    def _future(self, p: int, cmd: Command | None) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        if cmd is not None and cmd.settled:
+            settle(fut, cmd)
+        else:
+            self.futures[p] = fut
+        return fut
+
+    def _record(self, cls: type[ev.Event], **fields: Any) -> None:
+        self.engine._apply(self.run, cls, **fields)
+
+    # --- the commands ---------------------------------------------------------------
+
+    def activity(
+        self, adef: ActivityDef, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        raw = encode(
+            {"args": list(args), "kwargs": kwargs}, f"the arguments of activity {adef.name!r}"
+        )
+        p, cmd = self._next("activity", adef.name, raw)
+        self.run.activities[p] = adef
+        if cmd is None:
+            retry = (
+                adef.retry.to_spec()
+                if adef.retry is not None and adef.retry.max_attempts > 1
+                else None
+            )
+            self._record(
+                ev.ActivityScheduled, position=p, activity=adef.name, args=ev.Raw(raw), retry=retry
+            )
+        elif cmd.status in ("pending", "running") and p not in self.run.launched:
+            # in flight when the last engine stopped: it runs again, with the same key
+            self.engine._buffer_started(self.run, p, cmd.attempt + (cmd.status == "running"))
+        return self._future(p, cmd)
+
+    def sleep(self, seconds: float) -> asyncio.Future[Any]:
+        p, cmd = self._next("sleep", "sleep")
+        if cmd is None:
+            self._record(
+                ev.TimerStarted, timer=f"sleep:{p}", fire_at=self.engine.clock.timestamp() + seconds
+            )
+        return self._future(p, cmd)
+
+    def approval(self, name: str, timeout: float | None) -> asyncio.Future[Any]:
+        p, cmd = self._next("approval", name)
+        if cmd is None:
+            timeout_at = self.engine.clock.timestamp() + timeout if timeout is not None else None
+            self._record(ev.ApprovalRequested, step=str(p), name=name, timeout_at=timeout_at)
+            if timeout_at is not None:
+                self._record(ev.TimerStarted, timer=f"approval:{p}", fire_at=timeout_at)
+        return self._future(p, cmd)
+
+    def signal(self, name: str, timeout: float | None) -> asyncio.Future[Any]:
+        p, cmd = self._next("signal", name)
+        if cmd is None:
+            queued = next((payload for n, payload in self.state.signals if n == name), None)
+            if queued is not None:
+                self._record(ev.SignalDelivered, position=p, name=name, payload=queued)
+            else:
+                timeout_at = (
+                    self.engine.clock.timestamp() + timeout if timeout is not None else None
+                )
+                self._record(ev.SignalAwaited, position=p, name=name, timeout_at=timeout_at)
+                if timeout_at is not None:
+                    self._record(ev.TimerStarted, timer=f"signal:{p}", fire_at=timeout_at)
+        return self._future(p, cmd)
+
+    def child(self, wf: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        workflow = self.engine.workflow(wf)
+        raw = encode(
+            {"args": list(args), "kwargs": kwargs},
+            f"the arguments of child workflow {workflow.name!r}",
+        )
+        p, cmd = self._next("child", workflow.name, raw)
+        if cmd is None:
+            self._record(
+                ev.ChildStarted,
+                position=p,
+                child_id=f"{self.run.id}.{p}",
+                workflow=workflow.name,
+                args=ev.Raw(raw),
+            )
+        elif not cmd.settled and p not in self.run.launched:
+            self.run.launched.add(p)
+            self.engine._watch_child(
+                self.run, p, cmd.child_id or f"{self.run.id}.{p}", workflow.name, cmd.args
+            )
+        return self._future(p, cmd)
+
+    def marker(self, kind: str) -> Any:
+        p, cmd = self._next("marker", kind)
+        if cmd is not None:
+            return decode_json(cmd.result)
+        value: Any
+        if kind == "now":
+            value = self.engine.clock.timestamp()
+        elif kind == "uuid4":
+            value = str(uuid.uuid4())
+        else:
+            value = _random.random()
+        self._record(ev.MarkerRecorded, position=p, kind=kind, value=ev.Raw(encode(value, kind)))
+        return value
+
+    def patched(self, name: str) -> bool:
+        if name in self.state.patches:
+            return True
+        if self.replaying:
+            return False  # this execution ran this part on the old code: keep to it
+        self._record(ev.PatchApplied, name=name)
+        return True
+
+    def foreign_wait(self) -> bool:
+        """Whether the coroutine waits on something that is not one of its commands.
+
+        That is a sign of non-deterministic code (``asyncio.sleep``, network I/O in the
+        workflow itself): what it waits for is not recorded.
+        """
+        task = self.run.task
+        waiter = getattr(task, "_fut_waiter", None) if task is not None else None
+        if waiter is None:
+            return False
+        ours = {id(f) for f in self.futures.values()}
+        children = getattr(waiter, "_children", None)
+        pending = [c for c in children if not c.done()] if children is not None else [waiter]
+        return any(id(c) not in ours for c in pending)
+
+    def blocked(self) -> bool:
+        """Whether the coroutine waits on a command and has nothing to run now."""
+        task = self.run.task
+        if task is None or task.done() or getattr(task, "_fut_waiter", None) is None:
+            return False
+        return not any(f.done() for f in self.futures.values())
+
+
+def settle(fut: asyncio.Future[Any], cmd: Command) -> None:
+    """Hand a command's recorded outcome to the coroutine waiting on it."""
+    if fut.done():
+        return
+    kind = cmd.kind
+    if cmd.status == "done":
+        value = decode_json(cmd.result) if cmd.result is not None else None
+        if kind == "approval":
+            value = Decision(
+                approved=value["approved"], data=value["data"], timed_out=value["timed_out"]
+            )
+        elif kind == "sleep":
+            value = None
+        fut.set_result(value)
+        return
+    error = cmd.error or {}
+    if kind == "activity":
+        exc: BaseException = ActivityError(
+            f"activity {cmd.name!r} failed after {cmd.attempt} attempt(s): {error.get('message', '')}",
+            activity=cmd.name, error=error, attempts=cmd.attempt,
+        )  # fmt: skip
+    elif kind == "signal":
+        exc = SignalTimeoutError(f"no signal {cmd.name!r} arrived in time", signal=cmd.name)
+    else:
+        exc = ChildFailedError(
+            f"child {cmd.child_id!r} ({cmd.name}) did not complete: {error.get('message', '')}",
+            child_id=cmd.child_id, error=error,
+        )  # fmt: skip
+    fut.set_exception(exc)
+
+
+async def drive(engine: Engine, run: Run) -> None:
+    """Run a code workflow's coroutine to its end, recording how it ended."""
+    current_runtime.set(run.runtime)
+    wf = run.wf
+    try:
+        inputs = run.state.inputs_value
+        result = await wf.fn(*inputs.get("args", ()), **inputs.get("kwargs", {}))
+    except NonDeterminismError as exc:
+        logger.error("%s", exc.message, extra={"execution_id": run.id})
+        fields = {k: getattr(exc, k, None) for k in ("position", "recorded", "requested")}
+        engine._apply(
+            run,
+            ev.ExecutionStuck,
+            error={"kind": "non_determinism", "message": exc.message, **fields},
+        )
+        return
+    except asyncio.CancelledError:
+        if run.evicting or run.state.ended or engine._closing:
+            return
+        raise
+    except Exception as exc:
+        engine._apply(run, ev.ExecutionFailed, error=exception_error(exc))
+        return
+    try:
+        raw = encode(result, f"the output of workflow {wf.name!r}")
+    except SerializationError as exc:
+        engine._apply(
+            run, ev.ExecutionFailed, error={"kind": "unserialisable", "message": exc.message}
+        )
+        return
+    engine._apply(run, ev.ExecutionCompleted, output=ev.Raw(raw))
+
+
+async def run_activity(
+    engine: Engine, run: Run, p: int, attempt: int
+) -> tuple[type[ev.Event], dict[str, Any]] | None:
+    """Run one attempt of the activity at position ``p``; return its outcome event."""
+    adef = run.activities[p]
+    cmd = run.state.commands[p]
+    current_runtime.set(None)  # an activity is ordinary code, not part of the workflow
+    info = ActivityInfo(
+        run.id, adef.name, attempt, f"{run.id}:{p}", run.heartbeats.get(p), time.monotonic(), engine
+    )
+    current_activity.set(info)
+    try:
+        inputs = decode_json(cmd.args) if cmd.args is not None else {}
+        call = (
+            adef.fn(*inputs.get("args", ()), **inputs.get("kwargs", {}))
+            if adef.is_async
+            else asyncio.to_thread(adef.fn, *inputs.get("args", ()), **inputs.get("kwargs", {}))
+        )
+        result = await _watched(call, adef, info)
+    except asyncio.CancelledError:
+        return None
+    except Exception as exc:
+        run.heartbeats[p] = info.heartbeat_details
+        kind = "timeout" if isinstance(exc, TimeoutError) else "exception"
+        if isinstance(exc, TimeoutError) and not str(exc):
+            exc = StepTimeoutError(
+                f"activity {adef.name!r} did not finish within {adef.timeout:g}s"
+            )
+        retryable = adef.retry is None or adef.retry.allows(exc)
+        error = exception_error(exc, kind)
+        return ev.ActivityFailed, {
+            "position": p,
+            "attempt": attempt,
+            "error": error,
+            "retryable": retryable,
+        }
+    try:
+        raw, _ = roundtrip(result, f"the result of activity {adef.name!r}")
+    except SerializationError as exc:
+        error = {"kind": "unserialisable", "name": "SerializationError", "message": exc.message}
+        return ev.ActivityFailed, {
+            "position": p,
+            "attempt": attempt,
+            "error": error,
+            "retryable": False,
+        }
+    return ev.ActivityCompleted, {"position": p, "attempt": attempt, "result": ev.Raw(raw)}
+
+
+async def _watched(call: Any, adef: ActivityDef, info: ActivityInfo) -> Any:
+    """Await ``call`` under the activity's timeout and heartbeat timeout."""
+    if adef.heartbeat_timeout is None:
+        return await (asyncio.wait_for(call, adef.timeout) if adef.timeout is not None else call)
+    task = asyncio.ensure_future(call)
+    deadline = time.monotonic() + adef.timeout if adef.timeout is not None else None
+    try:
+        while True:
+            await asyncio.wait({task}, timeout=adef.heartbeat_timeout / 2)
+            if task.done():
+                return task.result()
+            now = time.monotonic()
+            if now - info.last_heartbeat > adef.heartbeat_timeout:
+                raise StepTimeoutError(
+                    f"activity {adef.name!r} sent no heartbeat for {adef.heartbeat_timeout:g}s"
+                )
+            if deadline is not None and now > deadline:
+                raise StepTimeoutError(
+                    f"activity {adef.name!r} did not finish within {adef.timeout:g}s"
+                )
+    finally:
+        task.cancel()
+
+
+_warned: set[str] = set()
+
+
+def warn_foreign_wait(run: Run) -> None:
+    """Warn once per workflow when its coroutine awaits something unrecorded."""
+    if run.wf.name in _warned or run.runtime is None or not run.runtime.foreign_wait():
+        return
+    _warned.add(run.wf.name)
+    logger.warning(
+        "workflow %r awaits something that is not an activity, sleep, approval, signal or child "
+        "(asyncio.sleep? I/O?): it is not recorded, so after a restart the workflow may not see "
+        "the same thing; do it in an activity, or use cerebelum.sleep()",
+        run.wf.name,
+        extra={"execution_id": run.id},
+    )
+
+
+def waiting_only(state: CodeState) -> bool:
+    """Whether everything the workflow waits on is a sleep, an approval or a signal."""
+    pending = [c for c in state.commands.values() if not c.settled]
+    return bool(pending) and all(c.kind in WAITS for c in pending)

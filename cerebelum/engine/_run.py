@@ -1,0 +1,124 @@
+"""One execution as the engine holds it in memory, and the handle callers get."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from cerebelum import events as ev
+
+from ._results import ExecutionInfo, ExecutionResult
+from ._state import ExecutionState, ExecutionStatus
+
+if TYPE_CHECKING:
+    from cerebelum.code._activity import ActivityDef
+    from cerebelum.code._workflow import CodeWorkflow
+    from cerebelum.dsl._workflow import Workflow
+
+    from ._code import WorkflowRuntime
+    from ._code_state import CodeState
+    from ._engine import Engine
+
+__all__ = ["Handle", "Run"]
+
+
+class Run:
+    """An execution this engine owns: its folded state, its buffered events, its tasks."""
+
+    __slots__ = (
+        "activities", "buffer", "children", "creating", "dirty", "done", "evicting", "heartbeats", "id",
+        "inbox", "inbox_seen", "kind", "launched", "parent_id", "persisted_status", "persisted_timers",
+        "runtime", "state", "task", "tasks", "waiters", "wf",
+    )  # fmt: skip
+
+    def __init__(
+        self, execution_id: str, wf: Workflow | CodeWorkflow, state: ExecutionState | CodeState
+    ) -> None:
+        self.id = execution_id
+        self.wf = wf
+        self.kind = wf.kind
+        self.state: Any = state
+        self.parent_id: str | None = None
+        # code workflows: the coroutine, its runtime, its activities by position
+        self.runtime: WorkflowRuntime | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.activities: dict[int, ActivityDef] = {}
+        self.launched: set[int] = set()  # positions whose activity or child runs in this process
+        self.heartbeats: dict[int, Any] = {}
+        self.evicting = False
+        self.children: set[str] = set()  # children started by this execution's steps
+        self.buffer: list[ev.Event] = []  # folded into state, not committed yet
+        self.dirty = False
+        self.creating = False
+        self.persisted_status: ExecutionStatus | None = None
+        self.persisted_timers: dict[str, float] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.waiters: list[asyncio.Future[None]] = []
+        self.inbox: list[int] = []
+        self.inbox_seen: set[int] = set()
+        self.done: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+
+    def committed(self) -> asyncio.Future[None]:
+        """A future that resolves once what is buffered now is committed."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        return fut
+
+    def take_waiters(self) -> list[asyncio.Future[None]]:
+        waiters, self.waiters = self.waiters, []
+        return waiters
+
+    def take_inbox(self) -> list[int]:
+        inbox, self.inbox = self.inbox, []
+        return inbox
+
+    def launch(self, key: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` (a step's or an activity's attempt) as a task of this execution."""
+        task = asyncio.create_task(coro, name=f"cerebelum-{self.id}-{key}")
+        self.tasks[key] = task
+        task.add_done_callback(
+            lambda t, k=key: self.tasks.pop(k, None) if self.tasks.get(k) is t else None
+        )
+
+    def cancel_tasks(self) -> None:
+        """Stop the steps, activities and coroutine of this execution that run here."""
+        current = asyncio.current_task()
+        for task in [*self.tasks.values(), self.task]:
+            if task is not None and task is not current:
+                task.cancel()
+        self.tasks.clear()
+
+    def resolve(self, result: ExecutionResult) -> None:
+        if not self.done.done():
+            self.done.set_result(result)
+
+    def abandon(self, exc: BaseException) -> None:
+        self.cancel_tasks()
+        if not self.done.done():
+            self.done.set_exception(exc)
+            self.done.exception()  # retrieved: nobody may be waiting
+
+
+class Handle:
+    """A started execution: ``await handle.result()``."""
+
+    def __init__(self, engine: Engine, execution_id: str) -> None:
+        self.engine = engine
+        self.id = execution_id
+
+    async def result(self, timeout: float | None = None) -> ExecutionResult:
+        """Wait until the execution ends; return its status, output or error."""
+        return await self.engine.result(self.id, timeout)
+
+    async def status(self) -> ExecutionInfo:
+        return await self.engine.status(self.id)
+
+    async def history(self) -> list[ev.Event]:
+        return await self.engine.history(self.id)
+
+    async def cancel(self, reason: str = "") -> None:
+        await self.engine.cancel(self.id, reason)
+
+    def __repr__(self) -> str:
+        return f"<Handle {self.id}>"

@@ -1,0 +1,132 @@
+"""Timers, and the memory kept by long waits: firing, evicting, loading back.
+
+A code workflow that will wait longer than ``evict_after`` leaves memory; its timers
+stay in the engine's heap (a few dozen bytes each) and in the store, and when one fires
+the workflow is rebuilt from its journal. TestEngine's virtual clock also lives here:
+when nothing runs and everything waits, it jumps to the next timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from cerebelum import events as ev
+from cerebelum.clock import VirtualClock
+from cerebelum.worker._local import route_for
+
+from . import _code
+from ._match import Outcome
+from ._state import TERMINAL
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._run import Run
+
+__all__ = ["Evicted", "Waits"]
+
+
+class Evicted(Exception):
+    """The execution left memory to wait; it comes back when it wakes."""
+
+
+class Waits:
+    """The timer half of :class:`~cerebelum.engine.Engine`."""
+
+    async def _timer_loop(self: Engine) -> None:
+        while True:
+            now = self.clock.timestamp()
+            for eid, timer, fire_at in self._timers.pop_due(now):
+                run = self._runs.get(eid)
+                if run is not None:
+                    if run.state.timers.get(timer) == fire_at:
+                        self._fire(run, timer)
+                elif eid in self._evicted:
+                    task = asyncio.create_task(self._fire_evicted(eid, timer, fire_at))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+            if self._auto_advance:
+                await self._advance_when_idle()
+            else:
+                await self._timers.wait(self.clock)
+
+    def _fire(self: Engine, run: Run, timer: str) -> None:
+        self._apply(run, ev.TimerFired, timer=timer)
+        kind, _, name = timer.partition(":")
+        if kind == "approval" and run.kind == "graph":
+            route = route_for(run.wf, name, Outcome.error("timeout"))
+            self._apply(
+                run, ev.ApprovalResolved, step=name, approved=False, timed_out=True, route=route
+            )
+
+    async def _fire_evicted(self: Engine, eid: str, timer: str, fire_at: float) -> None:
+        run = await self._load(eid)
+        if run is not None and run.state.timers.get(timer) == fire_at:
+            self._fire(run, timer)
+
+    def poke_timers(self: Engine) -> None:
+        """Look at the timers again now (after a virtual clock moved)."""
+        self._timers.poke()
+
+    async def _advance_when_idle(self: Engine) -> None:
+        """TestEngine: when nothing runs and everything waits on a timer, jump to the next one."""
+        await asyncio.sleep(0.001)
+        if not self._idle():
+            return
+        for _ in range(3):  # let anything just woken reach its next await
+            await asyncio.sleep(0)
+        nxt = self._timers.next_at()
+        if nxt is not None and self._idle() and isinstance(self.clock, VirtualClock):
+            self.clock.set(nxt)
+
+    def _idle(self: Engine) -> bool:
+        if self._dirty or self._commit_lock.locked() or self._loading:
+            return False
+        for run in self._runs.values():
+            if run.tasks or (
+                run.runtime is not None and not run.runtime.blocked() and not run.state.ended
+            ):
+                return False
+        return not any(
+            not t.done() for t in self._background if not t.get_name().startswith("cerebelum-child")
+        )
+
+    def _maybe_evict(self: Engine, run: Run) -> None:
+        state = run.state
+        if run.buffer or run.tasks or state.ended or not _code.waiting_only(state):
+            return
+        if run.runtime is None or not run.runtime.blocked():
+            return
+        wake = min(state.timers.values(), default=float("inf"))
+        if wake - self.clock.timestamp() < (self.evict_after or 0):
+            return
+        run.evicting = True
+        run.cancel_tasks()
+        del self._runs[run.id]
+        self._evicted.add(run.id)
+        run.abandon(Evicted())  # callers waiting for the result wait on the reloaded run
+
+    async def _load(self: Engine, eid: str) -> Run | None:
+        """Bring an evicted execution back into memory by replaying its journal."""
+        if eid in self._runs:
+            return self._runs[eid]
+        if eid not in self._evicted:
+            return None
+        pending = self._loading.get(eid)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[Run | None] = asyncio.get_running_loop().create_future()
+        self._loading[eid] = fut
+        try:
+            rec = await self.store.get(eid)
+            run = None
+            if rec is not None and rec.status not in TERMINAL:
+                run = self._revive(rec, await self.store.history(eid), rearm=False)
+            self._evicted.discard(eid)
+            fut.set_result(run)
+            return run
+        except BaseException as exc:
+            fut.set_exception(exc)
+            raise
+        finally:
+            del self._loading[eid]

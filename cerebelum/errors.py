@@ -1,0 +1,93 @@
+"""The exceptions of Cerebelum.
+
+Every error derives from :class:`CerebelumError`, whose docstring is its default
+message; the ids it is about are attributes (``err.execution_id``, ``err.step``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CerebelumError(Exception):
+    """Cerebelum failed."""
+
+    def __init__(self, message: str | None = None, **ids: Any) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        for key, value in ids.items():
+            setattr(self, key, value)
+        super().__init__(self.message)
+
+
+class DefinitionError(CerebelumError):
+    """The workflow definition is not valid."""
+
+
+class SerializationError(CerebelumError, TypeError):
+    """A value cannot be serialised to JSON."""
+
+
+class StoreError(CerebelumError):
+    """The store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached."""
+
+
+class StoreLockedError(StoreUnavailableError):
+    """The store is locked by another process.
+
+    A kind of unavailability: the engine retries a commit that meets a lock.
+    """
+
+
+class ExecutionNotFoundError(CerebelumError, LookupError):
+    """No execution has that id."""
+
+
+class WorkflowNotFoundError(CerebelumError, LookupError):
+    """No workflow of that name is defined in this process."""
+
+
+class InvalidRequestError(CerebelumError, ValueError):
+    """The request does not fit the execution's state."""
+
+
+class ExecutionFailedError(CerebelumError):
+    """The execution failed."""
+
+
+class ExecutionCancelledError(CerebelumError):
+    """The execution was cancelled."""
+
+
+class StepTimeoutError(CerebelumError, TimeoutError):
+    """The step did not finish within its timeout."""
+
+
+class ActivityError(CerebelumError):
+    """An activity failed after its retries; raised inside the code workflow that awaited it."""
+
+
+class ChildFailedError(CerebelumError):
+    """A child execution failed or was cancelled."""
+
+
+class SignalTimeoutError(CerebelumError, TimeoutError):
+    """No signal of that name arrived before the timeout."""
+
+
+class NonDeterminismError(BaseException):
+    """The workflow's code asked for something other than its history holds.
+
+    Derives from BaseException so that workflow code cannot swallow it by accident with
+    ``except Exception``. The execution stops, unfinished; an engine running code that
+    matches the history resumes it.
+    """
+
+    def __init__(self, message: str, **ids: object) -> None:
+        self.message = message
+        for key, value in ids.items():
+            setattr(self, key, value)
+        super().__init__(message)

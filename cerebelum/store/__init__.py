@@ -1,0 +1,42 @@
+"""Stores: where executions and their histories live.
+
+``open_store(url)`` picks the implementation from the URL: a path or ``sqlite:///...``
+gives the embedded SQLite store, ``postgresql://...`` the PostgreSQL one.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ._base import ExecutionRecord, InboxItem, Store, Write
+
+__all__ = [
+    "DEFAULT_URL",
+    "ExecutionRecord",
+    "InboxItem",
+    "Store",
+    "Write",
+    "default_url",
+    "open_store",
+]
+
+DEFAULT_URL = "sqlite:///cerebelum.db"
+
+
+def default_url() -> str:
+    """``$CEREBELUM_DB``, else ``cerebelum.db`` in the current folder."""
+    return os.environ.get("CEREBELUM_DB") or DEFAULT_URL
+
+
+def open_store(url: str | Store | None = None) -> Store:
+    """The store for ``url`` (not connected yet); ``None`` means :func:`default_url`."""
+    if isinstance(url, Store):
+        return url
+    url = url or default_url()
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(url)

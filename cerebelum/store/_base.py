@@ -1,0 +1,148 @@
+"""The storage contract: what the engine needs from a database, and nothing more."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from cerebelum.events import Event
+
+__all__ = ["ExecutionRecord", "InboxItem", "Store", "Write"]
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """One row of the executions table."""
+
+    id: str
+    workflow: str
+    version: str
+    kind: str
+    status: str
+    inputs: bytes
+    output: bytes | None
+    error: dict[str, Any] | None
+    parent_id: str | None
+    owner: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A request for an execution made from outside its engine: approve, reject, cancel."""
+
+    id: int
+    execution_id: str
+    kind: str  # approve | reject | cancel
+    name: str
+    payload: bytes
+    created_at: float
+
+
+@dataclass
+class Write:
+    """One execution's part of a group commit: its new events and what they cause.
+
+    Attributes:
+        execution_id: whose write this is.
+        events: to append to its history, in order.
+        create: the execution's row, when this write starts it.
+        status: the execution's new status, when it changed (with output/error when it ended).
+        timers_set: timers started, ``(timer, fire_at)``.
+        timers_cleared: timers fired or dropped; ``["*"]`` drops them all.
+        inbox_done: inbox items this write consumes.
+    """
+
+    execution_id: str
+    events: list[Event]
+    create: ExecutionRecord | None = None
+    status: str | None = None
+    output: bytes | None = None
+    error: dict[str, Any] | None = None
+    timers_set: list[tuple[str, float]] = field(default_factory=list)
+    timers_cleared: list[str] = field(default_factory=list)
+    inbox_done: list[int] = field(default_factory=list)
+    updated_at: float = 0.0
+
+
+class Store(abc.ABC):
+    """Where histories, executions, timers and the inbox live.
+
+    Implementations: :class:`~cerebelum.store.sqlite.SQLiteStore` (embedded, the default)
+    and :class:`~cerebelum.store.postgres.PostgresStore`.
+    """
+
+    #: The store's address, with any password hidden: for error messages and logs.
+    url: str
+    #: True when one engine process at a time has the store (SQLite): it owns every execution.
+    exclusive: bool = False
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the connection(s) and bring the schema up to date."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection(s)."""
+
+    @abc.abstractmethod
+    async def commit(self, writes: list[Write]) -> set[str]:
+        """Write all in one transaction; return the ids of creates that already existed.
+
+        A write whose ``create`` conflicts with an existing execution is left out whole;
+        the others are written.
+        """
+
+    @abc.abstractmethod
+    async def history(self, execution_id: str) -> list[Event]:
+        """The execution's events in order (empty when there is no such execution)."""
+
+    @abc.abstractmethod
+    async def get(self, execution_id: str) -> ExecutionRecord | None:
+        """The execution's row."""
+
+    @abc.abstractmethod
+    async def list(
+        self, status: str | None = None, workflow: str | None = None, limit: int = 100
+    ) -> list[ExecutionRecord]:
+        """Executions, newest first."""
+
+    @abc.abstractmethod
+    async def claim(
+        self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
+    ) -> list[ExecutionRecord]:
+        """Take ownership of unfinished executions whose owner is gone; return them.
+
+        Only executions of the workflows in ``runnable`` (name to blueprint version) are
+        claimed: an engine never takes what it cannot run.
+        """
+
+    @abc.abstractmethod
+    async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
+        """Say that ``engine_id`` is alive (registering it the first time)."""
+
+    @abc.abstractmethod
+    async def release(self, engine_id: str) -> None:
+        """Give up ``engine_id``'s executions and forget the engine (clean shutdown)."""
+
+    @abc.abstractmethod
+    async def send(
+        self, execution_id: str, kind: str, name: str, payload: bytes, now: float
+    ) -> None:
+        """Put a request for an execution in the inbox."""
+
+    @abc.abstractmethod
+    async def receive(self, engine_id: str, limit: int) -> list[InboxItem]:
+        """Inbox items for executions ``engine_id`` owns, oldest first."""
+
+    async def lock(self) -> None:  # noqa: B027 - a hook with a do-nothing default
+        """Become the only engine on this store, where the store needs that (SQLite)."""
+
+    async def __aenter__(self) -> Store:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

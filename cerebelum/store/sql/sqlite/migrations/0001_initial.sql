@@ -1,0 +1,51 @@
+CREATE TABLE executions (
+    id          TEXT PRIMARY KEY,
+    workflow    TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    inputs      BLOB NOT NULL,
+    output      BLOB,
+    error       BLOB,
+    parent_id   TEXT,
+    owner       TEXT,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX executions_status ON executions (status, created_at);
+CREATE INDEX executions_workflow ON executions (workflow, created_at);
+CREATE INDEX executions_created ON executions (created_at);
+CREATE INDEX executions_unfinished ON executions (owner) WHERE status IN ('running', 'waiting', 'stuck');
+
+CREATE TABLE events (
+    execution_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    type         TEXT NOT NULL,
+    at           REAL NOT NULL,
+    data         BLOB NOT NULL,
+    PRIMARY KEY (execution_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE timers (
+    execution_id TEXT NOT NULL,
+    timer        TEXT NOT NULL,
+    fire_at      REAL NOT NULL,
+    PRIMARY KEY (execution_id, timer)
+) WITHOUT ROWID;
+CREATE INDEX timers_due ON timers (fire_at);
+
+CREATE TABLE engines (
+    id           TEXT PRIMARY KEY,
+    info         TEXT NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+
+CREATE TABLE inbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    payload      BLOB NOT NULL,
+    created_at   REAL NOT NULL
+);
+CREATE INDEX inbox_execution ON inbox (execution_id, id);

@@ -1,0 +1,281 @@
+"""Code workflows on a real engine: activities, durable waits, determinism, children."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+import cerebelum
+from cerebelum import (
+    CerebelumError,
+    Engine,
+    InvalidRequestError,
+    NonDeterminismError,
+    activity,
+    workflow,
+)
+from cerebelum.testing import TestEngine
+
+from . import code_workflows as cw
+
+
+async def test_the_readme_example_runs_three_one_day_sleeps_in_virtual_time():
+    cw.calls.clear()
+    started = time.monotonic()
+    async with TestEngine() as engine:
+        result = await engine.execute(cw.code_onboarding, "minor-1")
+        history = await engine.history(result.id)
+    assert result.output == {"status": "completed"}
+    assert time.monotonic() - started < 5
+    assert [c[0] for c in cw.calls] == [
+        "fetch_user",
+        "consent",
+        "reminder-0",
+        "reminder-1",
+        "reminder-2",
+    ]
+    fired = [e for e in history if e.type == "TimerFired"]
+    assert [round(f.at - history[0].at) for f in fired] == [86400, 172800, 259200]
+    # each one-day sleep evicted the coroutine; it was rebuilt from the journal three
+    # times, and no activity ran again
+    assert cw.entries["minor-1"] == 4
+
+
+async def test_no_replay_while_the_coroutine_stays_in_memory():
+    cw.calls.clear()
+    async with TestEngine(evict_after=None) as engine:
+        result = await engine.execute(cw.code_onboarding, "adult-1")
+    assert result.output == {"status": "completed"}
+    assert cw.entries["adult-1"] == 1  # results were handed to the coroutine, not replayed
+    assert [c[0] for c in cw.calls][:2] == ["fetch_user", "welcome"]
+
+
+async def test_gather_returns_results_in_program_order():
+    async with TestEngine() as engine:
+        result = await engine.execute(cw.fan_out, 8)
+    assert result.output == list(range(8))
+
+
+async def test_an_activity_is_retried_with_backoff_under_the_same_key():
+    async with TestEngine() as engine:
+        result = await engine.execute(cw.retrying, "ok-on-3", 3)
+        history = await engine.history(result.id)
+    assert result.output == 3
+    assert cw.attempts["ok-on-3"] == [1, 2, 3]
+    delays = [round(e.fire_at - e.at) for e in history if e.type == "ActivityRetryScheduled"]
+    assert delays == [60, 120]
+
+
+async def test_an_activity_that_keeps_failing_raises_in_the_workflow():
+    async with TestEngine() as engine:
+        handled = await engine.execute(cw.retrying, "never", 99)
+        unhandled = await engine.execute(cw.unhandled, "never-2")
+    assert handled.output == {"gave_up": 3, "message": "attempt 3"}
+    assert unhandled.status == "failed"
+    assert unhandled.error.data["name"] == "ActivityError" and "flaky" in unhandled.error.message
+
+
+async def test_activity_timeouts_and_missed_heartbeats(tmp_path):
+    async with Engine(str(tmp_path / "c.db")) as engine:
+        assert (await engine.execute(cw.timing_out)).output == "timeout"
+        assert (await engine.execute(cw.heartbeats, 5)).output == "done"
+        missed = await engine.execute(cw.heartbeats, 2)
+    assert "sent no heartbeat for 0.1s" in missed.output
+
+
+async def test_recorded_values_are_the_same_after_a_restart(tmp_path):
+    db = str(tmp_path / "c.db")
+    async with Engine(db) as engine:
+        handle = await engine.start(cw.recorded, id="rec-1")
+        while (await engine.status(handle.id)).status != "waiting":
+            await asyncio.sleep(0.005)
+        before = [e for e in await engine.history(handle.id) if e.type == "MarkerRecorded"]
+    clock = cerebelum.VirtualClock()
+    clock.set(time.time() + 7200)
+    async with Engine(db, clock=clock) as engine:
+        result = await engine.result("rec-1", timeout=5)
+        after = [e for e in await engine.history("rec-1") if e.type == "MarkerRecorded"]
+    assert after[:3] == before
+    recorded_now = datetime.fromtimestamp(msgspec.json.decode(before[0].value), UTC)
+    assert result.output[0] == recorded_now.isoformat()
+    assert result.output[1] == msgspec.json.decode(before[1].value)
+
+
+async def test_code_that_no_longer_matches_its_history_stops_and_resumes_once_fixed(tmp_path):
+    db = str(tmp_path / "c.db")
+
+    async def first_step():
+        return 1
+
+    async def other_step():
+        return 2
+
+    @workflow(name="evolving")
+    async def v1():
+        await activity(first_step)
+        await cerebelum.sleep(hours=1)
+        return "v1 done"
+
+    async with Engine(db, workflows=[v1]) as engine:
+        handle = await engine.start(v1, id="ev-1")
+        while (await engine.status(handle.id)).status != "waiting":
+            await asyncio.sleep(0.005)
+
+    @workflow(name="evolving")
+    async def v2_broken():
+        await activity(other_step)  # position 0 held first_step
+        await cerebelum.sleep(hours=1)
+        return "v2 done"
+
+    async with Engine(db, workflows=[v2_broken]) as engine:
+        with pytest.raises(
+            NonDeterminismError, match="at position 0 its history holds activity 'first_step'"
+        ):
+            await engine.result("ev-1", timeout=5)
+        info = await engine.status("ev-1")
+        assert info.status == "stuck" and info.error.data["position"] == 0
+
+    @workflow(name="evolving")
+    async def v3_fixed():
+        await activity(first_step)
+        await cerebelum.sleep(hours=1)
+        return "v3 done"
+
+    clock = cerebelum.VirtualClock()
+    clock.set(time.time() + 7200)
+    async with Engine(db, workflows=[v3_fixed], clock=clock) as engine:
+        result = await engine.result("ev-1", timeout=5)
+    assert result.output == "v3 done"
+
+
+async def test_patched_keeps_old_executions_on_the_old_path(tmp_path):
+    db = str(tmp_path / "c.db")
+
+    @workflow(name="patching")
+    async def old():
+        await cerebelum.sleep(hours=1)
+        return "old"
+
+    async with Engine(db, workflows=[old]) as engine:
+        handle = await engine.start(old, id="before-patch")
+        while (await engine.status(handle.id)).status != "waiting":
+            await asyncio.sleep(0.005)
+
+    @workflow(name="patching")
+    async def new():
+        if cerebelum.patched("skip-sleep"):
+            return "new"
+        await cerebelum.sleep(hours=1)
+        return "old"
+
+    clock = cerebelum.VirtualClock()
+    clock.set(time.time() + 7200)
+    async with Engine(db, workflows=[new], clock=clock) as engine:
+        assert (await engine.result("before-patch", timeout=5)).output == "old"
+        assert (await engine.execute(new)).output == "new"
+
+
+async def test_approvals_in_code_carry_the_decision_and_time_out():
+    async with TestEngine(evict_after=None) as engine:
+        handle = await engine.start(cw.approving, 100)
+        while (await engine.status(handle.id)).status != "waiting":
+            await asyncio.sleep(0.001)
+        with pytest.raises(InvalidRequestError, match="not waiting for approval 'cfo'"):
+            await engine.approve(handle.id, "cfo")
+        await engine.approve(handle.id, "manager", data={"by": "ann"})
+        assert (await handle.result()).output == {"approved": True, "data": {"by": "ann"}}
+        assert (await engine.execute(cw.approving, 5)).output == "timed out"
+
+
+async def test_a_signal_sent_before_the_wait_is_kept():
+    async with TestEngine() as engine:
+        handle = await engine.start(cw.waiting_for_signal, None)
+        await engine.signal(handle.id, "address_changed", {"city": "Lyon"})
+        await engine.signal(handle.id, "address_changed", {"city": "Nantes"})
+        assert (await handle.result()).output == [{"city": "Lyon"}, {"city": "Nantes"}]
+        assert (await engine.execute(cw.waiting_for_signal, 60)).output == "no signal"
+
+
+async def test_children_of_either_kind_from_code_and_from_a_graph_step():
+    async with TestEngine() as engine:
+        result = await engine.execute(cw.parent, 5, id="p-1")
+        assert result.output == [10, 6]
+        assert {i.id for i in await engine.list(workflow="graph_child")} == {"p-1.0"}
+        assert (await engine.execute(cw.graph_parent, 3)).output == 4
+
+
+async def test_cancelling_a_parent_cancels_its_children():
+    async with TestEngine(evict_after=None) as engine:
+        handle = await engine.start(cw.long_parent, id="lp")
+        while not await engine.list(workflow="sleeper_child"):
+            await asyncio.sleep(0.001)
+        await engine.cancel("lp")
+        assert (await handle.result()).status == "cancelled"
+        child = await engine.result("lp.0", timeout=5)
+    assert child.status == "cancelled"
+
+
+async def test_sleeping_workflows_leave_memory_and_come_back(tmp_path):
+    clock = cerebelum.VirtualClock()
+    async with Engine(str(tmp_path / "c.db"), clock=clock, evict_after=60) as engine:
+        handles = [await engine.start(cw.slow_start) for _ in range(20)]
+        while len(await engine.list(status="waiting")) < len(handles):
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        assert engine._runs == {} and len(engine._evicted) == 20
+        clock.advance(3600)
+        engine.poke_timers()
+        results = [await h.result(timeout=5) for h in handles]
+    assert all(r.output is True for r in results)
+
+
+async def test_bad_input_to_code_workflows():
+    with pytest.raises(CerebelumError, match="outside a code workflow"):
+        activity(cw.echo, 1)
+    async with TestEngine() as engine:
+        with pytest.raises(
+            InvalidRequestError, match="workflow .code_onboarding. cannot take these arguments"
+        ):
+            await engine.start(cw.code_onboarding, "a", "b")
+        assert await engine.list() == []
+        result = await engine.execute(cw.bad_argument)
+    assert result.status == "failed"
+    assert (
+        "arguments of activity 'echo'" in result.error.message and "Opaque" in result.error.message
+    )
+
+
+async def test_awaiting_something_unrecorded_is_warned_about(caplog):
+    @workflow(name="naps_badly")
+    async def naps_badly():
+        await asyncio.sleep(0.05)  # not cerebelum.sleep: nothing records it
+        return "woke"
+
+    async with TestEngine(evict_after=None) as engine:
+        with caplog.at_level("WARNING", logger="cerebelum.engine"):
+            result = await engine.execute(naps_badly)
+    assert result.output == "woke"
+    assert any(
+        "'naps_badly' awaits something that is not an activity" in r.message for r in caplog.records
+    )
+
+
+async def test_the_workflow_logger_is_quiet_while_replaying(caplog):
+    log = cerebelum.code.get_logger("test.workflow")
+
+    @workflow(name="chatty")
+    async def chatty():
+        log.warning("before the sleep")
+        await cerebelum.sleep(days=1)
+        log.warning("after the sleep")
+        return "done"
+
+    async with TestEngine() as engine:  # the one-day sleep evicts, then replays
+        with caplog.at_level("WARNING", logger="test.workflow"):
+            assert (await engine.execute(chatty)).output == "done"
+    messages = [r.message for r in caplog.records if r.name == "test.workflow"]
+    assert messages == ["before the sleep", "after the sleep"]
