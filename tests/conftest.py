@@ -96,7 +96,7 @@ def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'cerebelum.db'}"
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request):
     """A fresh store: a SQLite file, then a PostgreSQL database."""
     return request.getfixturevalue(f"{request.param}_url")

@@ -170,10 +170,12 @@ class SQLiteStore(Store):
             for w in writes:
                 if w.create is not None:
                     c = w.create
+                    error = encode_json(w.error) if w.error is not None else None
+                    output = w.output if w.output is not None else c.output
                     cur = db.execute(
                         Q["insert_execution"],
-                        (c.id, c.workflow, c.version, c.kind, c.status, c.inputs, c.output,
-                         None, c.parent_id, c.owner, c.created_at, c.updated_at),
+                        (c.id, c.workflow, c.version, c.kind, w.status or c.status, c.inputs,
+                         output, error, c.parent_id, c.owner, c.created_at, c.updated_at),
                     )  # fmt: skip
                     if cur.rowcount == 0:
                         conflicts.add(w.execution_id)

@@ -1,0 +1,297 @@
+"""The shared store: PostgreSQL, for several engine processes working on one set of executions.
+
+Each engine heartbeats into ``engines``; an unfinished execution belongs to one engine
+(``executions.owner``) and is claimed by another (``FOR UPDATE SKIP LOCKED``) only
+when its owner's heartbeat is older than the lease. A group commit is one statement:
+one round trip, atomic by itself. The primary key on ``(execution_id, seq)`` fences
+two engines that both believe they own an execution: the second to append a given
+event fails, and drops the execution.
+
+URLs: ``postgresql://user:password@host:5432/database`` (any libpq-style URL asyncpg takes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from cerebelum.errors import StoreError, StoreUnavailableError
+from cerebelum.events import Event, decode_events, encode_event
+from cerebelum.serde import decode_json, encode_json
+
+from . import _sql
+from ._base import ExecutionRecord, InboxItem, Store, Write
+
+__all__ = ["PostgresStore", "mask_url"]
+
+logger = logging.getLogger(__name__)
+
+Q = _sql.queries("postgres")
+T = TypeVar("T")
+
+#: Taken while migrating, so that engines starting together migrate once.
+_MIGRATION_LOCK = 0x63657265  # "cere"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _record(row: Any) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=row["id"],
+        workflow=row["workflow"],
+        version=row["version"],
+        kind=row["kind"],
+        status=row["status"],
+        inputs=row["inputs"],
+        output=row["output"],
+        error=decode_json(row["error"]) if row["error"] is not None else None,
+        parent_id=row["parent_id"],
+        owner=row["owner"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _error(error: dict[str, Any] | None) -> bytes | None:
+    return encode_json(error) if error is not None else None
+
+
+class PostgresStore(Store):
+    """A store in a PostgreSQL database, shared by any number of engine processes."""
+
+    exclusive = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_connections: int = 2,
+        max_connections: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.dsn = url.replace("postgres://", "postgresql://", 1)
+        self.url = mask_url(self.dsn)
+        self.min_connections = min_connections
+        self.max_connections = max_connections
+        self.connect_timeout = connect_timeout
+        self._pool: Any = None
+
+    # --- connecting --------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self._pool is not None:
+            return
+        import asyncpg
+
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=self.min_connections,
+                max_size=self.max_connections,
+                timeout=self.connect_timeout,
+                command_timeout=60,
+            )
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailableError(
+                f"cannot connect to the PostgreSQL store {self.url}: {_describe(exc)}",
+                url=self.url,
+            ) from exc
+        except ValueError as exc:  # a malformed URL
+            raise StoreError(f"{self.url} is not a valid PostgreSQL URL: {exc}", url=self.url)
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except (asyncio.TimeoutError, OSError):
+                pool.terminate()
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Any]:
+        if self._pool is None:
+            raise StoreError(f"the store {self.url} is not connected", url=self.url)
+        async with self._guard():
+            async with self._pool.acquire() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Lost connections become :class:`StoreUnavailableError` (the engine retries those)."""
+        import asyncpg
+
+        try:
+            yield
+        except (
+            OSError,
+            asyncio.TimeoutError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.AdminShutdownError,
+        ) as exc:
+            raise StoreUnavailableError(
+                f"lost the PostgreSQL store {self.url}: {_describe(exc)}", url=self.url
+            ) from exc
+
+    async def _run(self, call: Callable[[Any], Awaitable[T]]) -> T:
+        async with self._conn() as conn:
+            return await call(conn)
+
+    async def _migrate(self) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS cerebelum_migrations (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            done = {r[0] for r in await conn.fetch("SELECT version FROM cerebelum_migrations")}
+            for version, name, sql in _sql.migrations("postgres"):
+                if version in done:
+                    continue
+                logger.info("applying migration %04d_%s to %s", version, name, self.url)
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO cerebelum_migrations VALUES ($1, $2, $3)",
+                    version,
+                    name,
+                    time.time(),
+                )
+
+    # --- writing -----------------------------------------------------------------
+
+    async def commit(self, writes: list[Write]) -> set[str]:
+        import asyncpg
+
+        args: list[list[Any]] = [[] for _ in range(27)]
+        (c_id, c_wf, c_ver, c_kind, c_status, c_inputs, c_output, c_error, c_parent,
+         e_id, e_seq, e_type, e_at, e_data,
+         s_id, s_status, s_output, s_error, s_at,
+         tc_id, tc_timer, ts_id, ts_timer, ts_at, inbox, c_owner, c_at) = args  # fmt: skip
+        for w in writes:
+            eid = w.execution_id
+            if w.create is not None:
+                c = w.create
+                c_id.append(c.id)
+                c_wf.append(c.workflow)
+                c_ver.append(c.version)
+                c_kind.append(c.kind)
+                c_status.append(w.status or c.status)
+                c_inputs.append(c.inputs)
+                c_output.append(w.output if w.output is not None else c.output)
+                c_error.append(_error(w.error))
+                c_parent.append(c.parent_id)
+                c_owner.append(c.owner)
+                c_at.append(c.created_at)
+            elif w.status is not None:
+                s_id.append(eid)
+                s_status.append(w.status)
+                s_output.append(w.output)
+                s_error.append(_error(w.error))
+                s_at.append(w.updated_at)
+            for e in w.events:
+                e_id.append(eid)
+                e_seq.append(e.seq)
+                e_type.append(type(e).__name__)
+                e_at.append(e.at)
+                e_data.append(encode_event(e))
+            for timer in w.timers_cleared:
+                tc_id.append(eid)
+                tc_timer.append(timer)
+            for timer, fire_at in w.timers_set:
+                ts_id.append(eid)
+                ts_timer.append(timer)
+                ts_at.append(fire_at)
+            inbox.extend(w.inbox_done)
+        try:
+            async with self._conn() as conn:
+                rows = await conn.fetch(Q["commit"], *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise StoreError(
+                f"another engine wrote to the same execution in {self.url} "
+                f"({exc.detail or exc}); this engine's events were not recorded",
+                url=self.url,
+            ) from exc
+        return {r[0] for r in rows}
+
+    # --- reading -------------------------------------------------------------------
+
+    async def history(self, execution_id: str) -> list[Event]:
+        rows = await self._run(lambda c: c.fetch(Q["history"], execution_id))
+        return decode_events([r[0] for r in rows])
+
+    async def get(self, execution_id: str) -> ExecutionRecord | None:
+        row = await self._run(lambda c: c.fetchrow(Q["get_execution"], execution_id))
+        return _record(row) if row else None
+
+    async def list(
+        self, status: str | None = None, workflow: str | None = None, limit: int = 100
+    ) -> list[ExecutionRecord]:
+        rows = await self._run(
+            lambda c: c.fetch(
+                "SELECT * FROM executions"
+                " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR workflow = $2)"
+                " ORDER BY created_at DESC, id DESC LIMIT $3",
+                status,
+                workflow,
+                limit,
+            )
+        )
+        return [_record(r) for r in rows]
+
+    # --- ownership and the inbox ------------------------------------------------------
+
+    async def claim(
+        self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
+    ) -> list[ExecutionRecord]:
+        keys = [f"{name}@{version}" for name, version in runnable.items()]
+        rows = await self._run(lambda c: c.fetch(Q["claim"], engine_id, now, lease, limit, keys))
+        return sorted((_record(r) for r in rows), key=lambda r: r.created_at)
+
+    async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
+        await self._run(lambda c: c.execute(Q["heartbeat"], engine_id, info, now))
+
+    async def release(self, engine_id: str) -> None:
+        async def release(conn: Any) -> None:
+            async with conn.transaction():
+                await conn.execute(Q["release_executions"], engine_id)
+                await conn.execute(Q["delete_engine"], engine_id)
+
+        await self._run(release)
+
+    async def send(
+        self, execution_id: str, kind: str, name: str, payload: bytes, now: float
+    ) -> None:
+        await self._run(lambda c: c.execute(Q["send"], execution_id, kind, name, payload, now))
+
+    async def receive(self, engine_id: str, limit: int) -> list[InboxItem]:
+        rows = await self._run(lambda c: c.fetch(Q["receive"], engine_id, limit))
+        return [
+            InboxItem(
+                r["id"], r["execution_id"], r["kind"], r["name"], r["payload"], r["created_at"]
+            )
+            for r in rows
+        ]
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

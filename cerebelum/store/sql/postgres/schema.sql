@@ -1,0 +1,51 @@
+CREATE TABLE executions (
+    id          TEXT PRIMARY KEY,
+    workflow    TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    inputs      BYTEA NOT NULL,
+    output      BYTEA,
+    error       BYTEA,
+    parent_id   TEXT,
+    owner       TEXT,
+    created_at  DOUBLE PRECISION NOT NULL,
+    updated_at  DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX executions_status ON executions (status, created_at);
+CREATE INDEX executions_workflow ON executions (workflow, created_at);
+CREATE INDEX executions_created ON executions (created_at);
+CREATE INDEX executions_unfinished ON executions (owner) WHERE status IN ('running', 'waiting', 'stuck');
+
+CREATE TABLE events (
+    execution_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    type         TEXT NOT NULL,
+    at           DOUBLE PRECISION NOT NULL,
+    data         BYTEA NOT NULL,
+    PRIMARY KEY (execution_id, seq)
+);
+
+CREATE TABLE timers (
+    execution_id TEXT NOT NULL,
+    timer        TEXT NOT NULL,
+    fire_at      DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (execution_id, timer)
+);
+CREATE INDEX timers_due ON timers (fire_at);
+
+CREATE TABLE engines (
+    id           TEXT PRIMARY KEY,
+    info         TEXT NOT NULL,
+    heartbeat_at DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE inbox (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    payload      BYTEA NOT NULL,
+    created_at   DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX inbox_execution ON inbox (execution_id, id);
