@@ -74,7 +74,7 @@ def postgres_server():
     server = PostgresServer(POSTGRES_URL)
     try:
         asyncio.run(server.prepare())
-    except (OSError, asyncio.TimeoutError, ImportError) as exc:
+    except (TimeoutError, OSError, ImportError) as exc:
         reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc!r}"
         if os.environ.get("CI") == "true":
             pytest.fail(reason + " (CI=true: the PostgreSQL tests must run)")
@@ -100,4 +100,3 @@ def sqlite_url(tmp_path):
 def store_url(request):
     """A fresh store: a SQLite file, then a PostgreSQL database."""
     return request.getfixturevalue(f"{request.param}_url")
-

@@ -60,7 +60,9 @@ class Retry:
     def allows(self, exc: BaseException) -> bool:
         """Whether this policy may retry after ``exc`` (it is not non-retryable)."""
         names = {c.__name__ for c in type(exc).__mro__}
-        return not any((n if isinstance(n, str) else n.__name__) in names for n in self.non_retryable)
+        return not any(
+            (n if isinstance(n, str) else n.__name__) in names for n in self.non_retryable
+        )
 
     def to_spec(self) -> dict[str, Any]:
         names = sorted(n if isinstance(n, str) else n.__name__ for n in self.non_retryable)

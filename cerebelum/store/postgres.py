@@ -104,13 +104,15 @@ class PostgresStore(Store):
                 timeout=self.connect_timeout,
                 command_timeout=60,
             )
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailableError(
                 f"cannot connect to the PostgreSQL store {self.url}: {_describe(exc)}",
                 url=self.url,
             ) from exc
         except ValueError as exc:  # a malformed URL
-            raise StoreError(f"{self.url} is not a valid PostgreSQL URL: {exc}", url=self.url)
+            raise StoreError(
+                f"{self.url} is not a valid PostgreSQL URL: {exc}", url=self.url
+            ) from None
         try:
             await self._migrate()
         except BaseException:
@@ -122,16 +124,15 @@ class PostgresStore(Store):
             pool, self._pool = self._pool, None
             try:
                 await asyncio.wait_for(pool.close(), timeout=10)
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 pool.terminate()
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[Any]:
         if self._pool is None:
             raise StoreError(f"the store {self.url} is not connected", url=self.url)
-        async with self._guard():
-            async with self._pool.acquire() as conn:
-                yield conn
+        async with self._guard(), self._pool.acquire() as conn:
+            yield conn
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -141,8 +142,8 @@ class PostgresStore(Store):
         try:
             yield
         except (
+            TimeoutError,
             OSError,
-            asyncio.TimeoutError,
             asyncpg.PostgresConnectionError,
             asyncpg.InterfaceError,
             asyncpg.CannotConnectNowError,

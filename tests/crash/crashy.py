@@ -1,7 +1,7 @@
 """A process the crash tests start and kill with SIGKILL.
 
-    python -m tests.crash.crashy DB LOG start N     start N executions, run them
-    python -m tests.crash.crashy DB LOG resume      resume what is unfinished
+    python -m tests.crash.crashy URL LOG start N    start N executions, run them
+    python -m tests.crash.crashy URL LOG resume     resume what is unfinished
 
 Each step appends ``start KEY ATTEMPT`` and ``end KEY ATTEMPT`` lines to LOG (written
 with O_APPEND and fsync, so they survive the kill). When the file ``LOG.hang`` exists,
@@ -94,7 +94,8 @@ WORKFLOWS = {"chain": chain, "sleepy": sleepy, "coded": coded}
 
 async def main() -> None:
     db, _, mode = sys.argv[1:4]
-    async with Engine(db) as engine:
+    lease = float(os.environ.get("CRASHY_LEASE", "15"))
+    async with Engine(db, lease=lease, poll_interval=0.05) as engine:
         if mode == "start":
             count = int(sys.argv[4])
             wf = WORKFLOWS[os.environ.get("CRASHY_WORKFLOW", "chain")]

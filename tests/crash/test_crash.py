@@ -35,7 +35,7 @@ def spawn(db: str, log: Path, *args: str, **env: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **env},
+        env={**os.environ, "CRASHY_LEASE": "1", **env},
     )
 
 
@@ -90,8 +90,8 @@ def check(db: str, log: Path, expect_status: str = "completed") -> dict[str, lis
     return hist
 
 
-def test_killed_inside_a_step_the_step_runs_again_with_the_same_key(tmp_path):
-    db, log = str(tmp_path / "c.db"), tmp_path / "steps.log"
+def test_killed_inside_a_step_the_step_runs_again_with_the_same_key(store_url, tmp_path):
+    db, log = store_url, tmp_path / "steps.log"
     Path(str(log) + ".hang").touch()
     proc = spawn(db, log, "start", "1")
     wait_for(lambda: "start x-0:b 1" in lines(log))
@@ -108,8 +108,8 @@ def test_killed_inside_a_step_the_step_runs_again_with_the_same_key(tmp_path):
     assert bytes(hist["x-0"][-1].output) == b"3"
 
 
-def test_killed_right_after_starting(tmp_path):
-    db, log = str(tmp_path / "c.db"), tmp_path / "steps.log"
+def test_killed_right_after_starting(store_url, tmp_path):
+    db, log = store_url, tmp_path / "steps.log"
     proc = spawn(db, log, "start", "20", CRASHY_DELAY="0.05")
     wait_for(lambda: any(line.startswith("start") for line in lines(log)))
     kill(proc)
@@ -119,9 +119,9 @@ def test_killed_right_after_starting(tmp_path):
     assert all(bytes(h[-1].output) == str(int(h[0].inputs) + 3).encode() for h in hist.values())
 
 
-def test_killed_at_random_moments_again_and_again(tmp_path):
+def test_killed_at_random_moments_again_and_again(store_url, tmp_path):
     """Many kills while 30 executions run: between commits, inside steps, anywhere."""
-    db, log = str(tmp_path / "c.db"), tmp_path / "steps.log"
+    db, log = store_url, tmp_path / "steps.log"
     proc = spawn(db, log, "start", "30", CRASHY_DELAY="0.1")
     wait_for(lambda: any(line.startswith("start x-29:") for line in lines(log)))
     kills = 0
@@ -139,13 +139,13 @@ def test_killed_at_random_moments_again_and_again(tmp_path):
     assert len(hist) == 30
 
 
-def test_killed_during_a_wait_the_timer_fires_once_after_restart(tmp_path):
-    db, log = str(tmp_path / "c.db"), tmp_path / "steps.log"
+def test_killed_during_a_wait_the_timer_fires_once_after_restart(store_url, tmp_path):
+    db, log = store_url, tmp_path / "steps.log"
     proc = spawn(db, log, "start", "3", CRASHY_WORKFLOW="sleepy")
     wait_for(lambda: sum(1 for line in lines(log) if line.startswith("end") and ":a " in line) == 3)
     time.sleep(0.1)  # the wait timers are committed with the steps' results
     kill(proc)
-    time.sleep(1.2)  # the timers fall due while no engine runs
+    time.sleep(1.2)  # the timers fall due while no engine runs (and, on PostgreSQL, its lease ends)
     finish(db, log)
     hist = check(db, log)
     for events in hist.values():
@@ -154,8 +154,8 @@ def test_killed_during_a_wait_the_timer_fires_once_after_restart(tmp_path):
     assert sum(1 for line in lines(log) if line.startswith("start") and "after_wait" in line) == 3
 
 
-def test_a_code_workflow_killed_inside_an_activity_is_rebuilt_from_its_journal(tmp_path):
-    db, log = str(tmp_path / "c.db"), tmp_path / "steps.log"
+def test_a_code_workflow_killed_inside_an_activity_is_rebuilt_from_its_journal(store_url, tmp_path):
+    db, log = store_url, tmp_path / "steps.log"
     Path(str(log) + ".hang").touch()
     proc = spawn(db, log, "start", "1", CRASHY_WORKFLOW="coded")
     wait_for(lambda: any(line.startswith("start x-0:1:b 1") for line in lines(log)))
@@ -174,3 +174,24 @@ def test_a_code_workflow_killed_inside_an_activity_is_rebuilt_from_its_journal(t
     assert bytes(events[-1].output) == b"3"
     started = [(e.position, e.attempt) for e in events if isinstance(e, ev.ActivityStarted)]
     assert started == [(0, 1), (1, 1), (1, 2), (2, 1)]
+
+
+def test_on_postgres_a_running_engine_takes_over_from_a_killed_one(postgres_url, tmp_path):
+    """Two engine processes share one database; the survivor finishes the dead one's work."""
+    db, log = postgres_url, tmp_path / "steps.log"
+    Path(str(log) + ".hang").touch()
+    first = spawn(db, log, "start", "5")
+    wait_for(
+        lambda: sum(1 for line in lines(log) if line.startswith("start") and ":b " in line) == 5
+    )
+    second = spawn(db, log, "resume")  # alive beside the first; takes nothing while it lives
+    time.sleep(1.5)
+    assert second.poll() is None
+    assert not [line for line in lines(log) if ":b 2" in line]
+    Path(str(log) + ".hang").unlink()
+    kill(first)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0 and "DONE" in out, err
+    check(db, log)
+    for i in range(5):
+        assert f"start x-{i}:b 2" in lines(log) and f"end x-{i}:c 1" in lines(log)

@@ -1,0 +1,196 @@
+"""The storage contract, checked on both real stores (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+import asyncpg
+import pytest
+
+from cerebelum import events as ev
+from cerebelum.errors import StoreError, StoreUnavailableError
+from cerebelum.store import ExecutionRecord, Write, _sql, open_store
+from cerebelum.store.postgres import PostgresStore, mask_url
+
+NOW = 1_700_000_000.0
+
+
+def record(eid: str, status: str = "running", workflow: str = "wf", version: str = "v1",
+           owner: str | None = "engine-a", at: float = NOW) -> ExecutionRecord:  # fmt: skip
+    return ExecutionRecord(
+        id=eid, workflow=workflow, version=version, kind="graph", status=status,
+        inputs=b'{"n":1}', output=None, error=None, parent_id=None, owner=owner,
+        created_at=at, updated_at=at,
+    )  # fmt: skip
+
+
+def start(eid: str, **kw) -> Write:
+    rec = record(eid, **kw)
+    first = ev.ExecutionStarted(seq=1, at=rec.created_at, workflow=rec.workflow, version="v1")
+    return Write(eid, [first], create=rec, updated_at=rec.created_at)
+
+
+@pytest.fixture
+async def store(store_url):
+    async with open_store(store_url) as s:
+        yield s
+
+
+async def test_a_write_appends_events_in_order_and_a_repeated_create_is_refused_whole(store):
+    assert await store.commit([start("e1")]) == set()
+    step = ev.StepScheduled(seq=2, at=NOW + 1, step="a")
+    assert await store.commit([Write("e1", [step], updated_at=NOW + 1)]) == set()
+    again = start("e1", workflow="other")
+    again.timers_set.append(("wait:x", NOW + 10))
+    assert await store.commit([again, start("e2")]) == {"e1"}
+    history = await store.history("e1")
+    assert [type(e).__name__ for e in history] == ["ExecutionStarted", "StepScheduled"]
+    assert (await store.get("e1")).workflow == "wf"
+    assert [e.seq for e in await store.history("e2")] == [1]
+    assert await store.history("nope") == [] and await store.get("nope") is None
+
+
+async def test_an_execution_that_ends_in_its_first_write_keeps_its_output_and_error(store):
+    done = start("ok")
+    done.status, done.output = "completed", b'"fine"'
+    failed = start("bad")
+    failed.status, failed.error = "failed", {"kind": "exception", "message": "boom"}
+    await store.commit([done, failed])
+    ok, bad = await store.get("ok"), await store.get("bad")
+    assert (ok.status, ok.output) == ("completed", b'"fine"')
+    assert (bad.status, bad.error) == ("failed", {"kind": "exception", "message": "boom"})
+
+
+async def test_status_changes_are_listed_newest_first_and_filtered(store):
+    await store.commit(
+        [start(f"e{i}", at=NOW + i, workflow="a" if i % 2 else "b") for i in range(5)]
+    )
+    end = Write("e3", [], status="completed", output=b"3", updated_at=NOW + 9)
+    fail = Write("e4", [], status="failed", error={"message": "no"}, updated_at=NOW + 9)
+    await store.commit([end, fail])
+    assert [r.id for r in await store.list()] == ["e4", "e3", "e2", "e1", "e0"]
+    assert [r.id for r in await store.list(limit=2)] == ["e4", "e3"]
+    assert [r.id for r in await store.list(status="running")] == ["e2", "e1", "e0"]
+    assert [r.id for r in await store.list(workflow="a")] == ["e3", "e1"]
+    assert [r.id for r in await store.list(status="completed", workflow="a")] == ["e3"]
+    e3, e4 = await store.get("e3"), await store.get("e4")
+    assert (e3.output, e3.updated_at) == (b"3", NOW + 9)
+    assert e4.error == {"message": "no"}
+
+
+async def test_a_failing_write_leaves_nothing_of_the_batch(store):
+    await store.commit([start("e1")])
+    clash = Write("e1", [ev.StepScheduled(seq=1, at=NOW, step="a")], updated_at=NOW)
+    with pytest.raises((StoreError, sqlite3.IntegrityError)):
+        await store.commit([start("e2"), clash])
+    assert await store.get("e2") is None and await store.history("e2") == []
+    assert len(await store.history("e1")) == 1
+
+
+async def test_inbox_items_reach_the_owner_only_and_are_consumed_by_a_commit(store):
+    await store.commit([start("mine", owner="engine-a"), start("theirs", owner="engine-b")])
+    await store.send("mine", "approve", "manager", b'{"ok":true}', NOW)
+    await store.send("theirs", "cancel", "", b"null", NOW)
+    await store.send("mine", "signal", "go", b"1", NOW + 1)
+    items = await store.receive("engine-a", 10)
+    assert [(i.execution_id, i.kind, i.name, i.payload) for i in items] == [
+        ("mine", "approve", "manager", b'{"ok":true}'),
+        ("mine", "signal", "go", b"1"),
+    ]
+    await store.commit([Write("mine", [], inbox_done=[items[0].id], updated_at=NOW)])
+    assert [i.name for i in await store.receive("engine-a", 10)] == ["go"]
+    assert [i.kind for i in await store.receive("engine-b", 10)] == ["cancel"]
+
+
+async def test_claims_take_unfinished_runnable_executions_of_dead_or_no_engines(store):
+    await store.commit([
+        start("orphan", owner=None, at=NOW),
+        start("dead", owner="engine-dead", at=NOW + 1),
+        start("alive", owner="engine-alive", at=NOW + 2),
+        start("old-version", owner=None, version="v0", at=NOW + 3),
+        start("other-wf", owner=None, workflow="zzz", at=NOW + 4),
+        start("finished", owner=None, status="completed", at=NOW + 5),
+    ])  # fmt: skip
+    await store.lock()  # SQLite: the one engine on the file owns everything unfinished
+    now = time.time()
+    await store.heartbeat("engine-dead", now - 60, "pid=1")
+    await store.heartbeat("engine-alive", now, "pid=2")
+    got = await store.claim("engine-new", now, 15.0, 100, {"wf": "v1"})
+    expected = ["orphan", "dead"] + (["alive"] if store.exclusive else [])
+    assert [r.id for r in got] == expected
+    assert all(r.owner == "engine-new" for r in got)
+    assert (await store.get("orphan")).owner == "engine-new"
+    await store.release("engine-new")
+    assert (await store.get("orphan")).owner is None
+
+
+async def test_two_engines_claiming_at_once_never_share_an_execution(postgres_url):
+    async with PostgresStore(postgres_url) as a, PostgresStore(postgres_url) as b:
+        await a.commit([start(f"e{i}", owner=None, at=NOW + i) for i in range(200)])
+        now = time.time()
+        await a.heartbeat("a", now, "")
+        await b.heartbeat("b", now, "")
+        got_a, got_b = await asyncio.gather(
+            a.claim("a", now, 15.0, 120, {"wf": "v1"}), b.claim("b", now, 15.0, 120, {"wf": "v1"})
+        )
+        ids_a, ids_b = {r.id for r in got_a}, {r.id for r in got_b}
+        assert not ids_a & ids_b
+        assert len(ids_a | ids_b) == 200
+
+
+async def test_an_unreachable_postgres_names_the_url_and_hides_the_password():
+    store = PostgresStore("postgresql://app:s3cret@127.0.0.1:1/nowhere", connect_timeout=5)
+    with pytest.raises(StoreUnavailableError) as caught:
+        await store.connect()
+    message = str(caught.value)
+    assert "postgresql://app:***@127.0.0.1:1/nowhere" in message and "s3cret" not in message
+    assert mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+async def test_a_sqlite_store_in_a_missing_folder_is_refused_and_nothing_is_created(tmp_path):
+    url = f"sqlite:///{tmp_path}/missing/db.sqlite"
+    with pytest.raises(StoreUnavailableError, match="missing"):
+        await open_store(url).connect()
+    assert not (tmp_path / "missing").exists()
+
+
+async def test_the_sqlite_schema_file_matches_what_the_migrations_build(tmp_path):
+    def tables(db: sqlite3.Connection) -> set[tuple[str, str]]:
+        rows = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            " AND name != 'cerebelum_migrations'"
+        )
+        return {(name, " ".join((sql or "").split())) for name, sql in rows}
+
+    async with open_store(f"sqlite:///{tmp_path}/migrated.db"):
+        pass
+    migrated = sqlite3.connect(tmp_path / "migrated.db")
+    fresh = sqlite3.connect(":memory:")
+    fresh.executescript(_sql.schema("sqlite"))
+    assert tables(migrated) == tables(fresh)
+
+
+async def test_the_postgres_schema_file_matches_what_the_migrations_build(postgres_url):
+    query = """
+        SELECT table_name, column_name, data_type, is_nullable, column_default
+        FROM information_schema.columns WHERE table_schema = current_schema()
+          AND table_name != 'cerebelum_migrations'
+        UNION ALL
+        SELECT tablename, indexname, indexdef, '', '' FROM pg_indexes
+        WHERE schemaname = current_schema() AND tablename != 'cerebelum_migrations'
+    """
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        migrated = {tuple(r) for r in await conn.fetch(query)}
+        await conn.execute("CREATE SCHEMA fresh; SET search_path = fresh")
+        await conn.execute(_sql.schema("postgres"))
+        fresh = {tuple(r) for r in await conn.fetch(query)}
+    finally:
+        await conn.close()
+
+    def strip(rows):
+        return {tuple(str(v).replace("fresh.", "").replace("public.", "") for v in r) for r in rows}
+
+    assert strip(migrated) == strip(fresh)
