@@ -74,7 +74,7 @@ def postgres_server():
     server = PostgresServer(POSTGRES_URL)
     try:
         asyncio.run(server.prepare())
-    except (TimeoutError, OSError, ImportError) as exc:
+    except Exception as exc:  # refused, timed out, bad credentials, no driver
         reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc!r}"
         if os.environ.get("CI") == "true":
             pytest.fail(reason + " (CI=true: the PostgreSQL tests must run)")
