@@ -13,7 +13,9 @@ URLs: ``postgresql://user:password@host:5432/database`` (any libpq-style URL asy
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -183,49 +185,53 @@ class PostgresStore(Store):
     async def commit(self, writes: list[Write]) -> set[str]:
         import asyncpg
 
-        args: list[list[Any]] = [[] for _ in range(27)]
-        (c_id, c_wf, c_ver, c_kind, c_status, c_inputs, c_output, c_error, c_parent,
-         e_id, e_seq, e_type, e_at, e_data,
-         s_id, s_status, s_output, s_error, s_at,
-         tc_id, tc_timer, ts_id, ts_timer, ts_at, inbox, c_owner, c_at) = args  # fmt: skip
+        parts: dict[str, list[list[Any]]] = {}
+
+        def part(name: str, width: int) -> list[list[Any]]:
+            return parts.setdefault(name, [[] for _ in range(width)])
+
         for w in writes:
             eid = w.execution_id
             if w.create is not None:
                 c = w.create
-                c_id.append(c.id)
-                c_wf.append(c.workflow)
-                c_ver.append(c.version)
-                c_kind.append(c.kind)
-                c_status.append(w.status or c.status)
-                c_inputs.append(c.inputs)
-                c_output.append(w.output if w.output is not None else c.output)
-                c_error.append(_error(w.error))
-                c_parent.append(c.parent_id)
-                c_owner.append(c.owner)
-                c_at.append(c.created_at)
+                row = (c.id, c.workflow, c.version, c.kind, w.status or c.status, c.inputs,
+                       w.output if w.output is not None else c.output, _error(w.error),
+                       c.parent_id, c.owner, c.created_at)  # fmt: skip
+                for column, value in zip(part("created", 11), row, strict=True):
+                    column.append(value)
             elif w.status is not None:
-                s_id.append(eid)
-                s_status.append(w.status)
-                s_output.append(w.output)
-                s_error.append(_error(w.error))
-                s_at.append(w.updated_at)
-            for e in w.events:
-                e_id.append(eid)
-                e_seq.append(e.seq)
-                e_type.append(type(e).__name__)
-                e_at.append(e.at)
-                e_data.append(encode_event(e))
-            for timer in w.timers_cleared:
-                tc_id.append(eid)
-                tc_timer.append(timer)
-            for timer, fire_at in w.timers_set:
-                ts_id.append(eid)
-                ts_timer.append(timer)
-                ts_at.append(fire_at)
-            inbox.extend(w.inbox_done)
+                row = (eid, w.status, w.output, _error(w.error), w.updated_at)
+                for column, value in zip(part("status", 5), row, strict=True):
+                    column.append(value)
+            if w.events:
+                ids, seqs, types, ats, datas = part("events", 5)
+                for e in w.events:
+                    ids.append(eid)
+                    seqs.append(e.seq)
+                    types.append(type(e).__name__)
+                    ats.append(e.at)
+                    datas.append(encode_event(e))
+            if w.timers_cleared:
+                ids, timers, _, _ = part("timers_cleared", 4)
+                ids.extend([eid] * len(w.timers_cleared))
+                timers.extend(w.timers_cleared)
+            if w.timers_set:
+                ids, timers, fire_ats = part("timers_set", 3)
+                for timer, fire_at in w.timers_set:
+                    ids.append(eid)
+                    timers.append(timer)
+                    fire_ats.append(fire_at)
+            if w.inbox_done:
+                part("inbox", 1)[0].extend(w.inbox_done)
+        if not parts:
+            return set()
+        if "timers_cleared" in parts:  # those set again in this commit stay
+            parts["timers_cleared"][2:] = parts.get("timers_set", [[], []])[:2]
+        sql = _commit_sql(tuple(name for name in _COMMIT_PARTS if name in parts))
+        args = [column for name in _COMMIT_PARTS for column in parts.get(name, ())]
         try:
             async with self._conn() as conn:
-                rows = await conn.fetch(Q["commit"], *args)
+                rows = await conn.fetch(sql, *args)
         except asyncpg.UniqueViolationError as exc:
             raise StoreError(
                 f"another engine wrote to the same execution in {self.url} "
@@ -292,6 +298,23 @@ class PostgresStore(Store):
             )
             for r in rows
         ]
+
+
+_COMMIT_PARTS = ("created", "events", "status", "timers_cleared", "timers_set", "inbox")
+
+
+@functools.cache
+def _commit_sql(names: tuple[str, ...]) -> str:
+    """One statement made of the commit parts ``names``, their parameters numbered in turn."""
+    refused = "AND x.execution_id NOT IN (SELECT id FROM refused)" if "created" in names else ""
+    ctes, offset = [], 0
+    for name in names:
+        sql = Q[f"commit_{name}"].replace("{refused}", refused)
+        numbers = [int(n) for n in re.findall(r"\$(\d+)", sql)]
+        ctes.append(re.sub(r"\$(\d+)", lambda m, at=offset: f"${int(m[1]) + at}", sql))
+        offset += max(numbers)
+    last = "SELECT id FROM refused" if "created" in names else "SELECT NULL::text WHERE false"
+    return "WITH " + ",\n".join(ctes) + "\n" + last
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,9 +1,7 @@
--- commit --
--- One group commit in one statement (one round trip, atomic on its own).
--- $1-$9: creates; $10-$14: events; $15-$19: status changes; $20-$21: timers cleared
--- ('*' clears them all); $22-$24: timers set; $25: inbox items consumed.
--- A create whose id exists already is left out whole: its events, status and timers too.
-WITH
+-- commit_created --
+-- The parts of a group commit: the store joins those it needs into one statement (one
+-- round trip, atomic by itself), numbering their parameters in turn. A create whose id
+-- exists already is left out whole (its events, status and timers too): "refused".
 created AS (
     INSERT INTO executions
         (id, workflow, version, kind, status, inputs, output, error, parent_id, owner,
@@ -11,46 +9,54 @@ created AS (
     SELECT c.id, c.workflow, c.version, c.kind, c.status, c.inputs, c.output, c.error,
            c.parent_id, c.owner, c.at, c.at
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
-                $7::bytea[], $8::bytea[], $9::text[], $26::text[], $27::float8[])
+                $7::bytea[], $8::bytea[], $9::text[], $10::text[], $11::float8[])
          AS c(id, workflow, version, kind, status, inputs, output, error, parent_id, owner, at)
     ON CONFLICT (id) DO NOTHING
     RETURNING id
 ),
 refused AS (
-    SELECT id FROM unnest($1::text[]) AS r(id)
-    WHERE id NOT IN (SELECT id FROM created)
-),
+    SELECT id FROM unnest($1::text[]) AS r(id) WHERE id NOT IN (SELECT id FROM created)
+)
+
+-- commit_events --
 new_events AS (
     INSERT INTO events (execution_id, seq, type, at, data)
-    SELECT * FROM unnest($10::text[], $11::int[], $12::text[], $13::float8[], $14::bytea[])
-         AS e(execution_id, seq, type, at, data)
-    WHERE e.execution_id NOT IN (SELECT id FROM refused)
-),
+    SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::float8[], $5::bytea[])
+         AS x(execution_id, seq, type, at, data)
+    WHERE true {refused}
+)
+
+-- commit_status --
 changed AS (
     UPDATE executions x
     SET status = s.status, output = s.output, error = s.error, updated_at = s.at
-    FROM unnest($15::text[], $16::text[], $17::bytea[], $18::bytea[], $19::float8[])
+    FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::float8[])
          AS s(id, status, output, error, at)
     WHERE x.id = s.id
-),
+)
+
+-- commit_timers_cleared --
+-- '*' clears all the execution's timers (but those this commit sets).
 cleared AS (
     DELETE FROM timers t
-    USING unnest($20::text[], $21::text[]) AS d(execution_id, timer)
+    USING unnest($1::text[], $2::text[]) AS d(execution_id, timer)
     WHERE t.execution_id = d.execution_id
       AND (d.timer = '*' OR t.timer = d.timer)
-      AND (t.execution_id, t.timer) NOT IN (
-          SELECT * FROM unnest($22::text[], $23::text[]))
-),
+      AND (t.execution_id, t.timer) NOT IN (SELECT * FROM unnest($3::text[], $4::text[]))
+)
+
+-- commit_timers_set --
 set_timers AS (
     INSERT INTO timers (execution_id, timer, fire_at)
-    SELECT * FROM unnest($22::text[], $23::text[], $24::float8[]) AS s(execution_id, timer, fire_at)
-    WHERE s.execution_id NOT IN (SELECT id FROM refused)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::float8[]) AS x(execution_id, timer, fire_at)
+    WHERE true {refused}
     ON CONFLICT (execution_id, timer) DO UPDATE SET fire_at = excluded.fire_at
-),
-consumed AS (
-    DELETE FROM inbox WHERE id = ANY($25::bigint[])
 )
-SELECT id FROM refused
+
+-- commit_inbox --
+consumed AS (
+    DELETE FROM inbox WHERE id = ANY($1::bigint[])
+)
 
 -- history --
 SELECT data FROM events WHERE execution_id = $1 ORDER BY seq
