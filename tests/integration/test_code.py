@@ -79,16 +79,16 @@ async def test_an_activity_that_keeps_failing_raises_in_the_workflow():
     assert unhandled.error.data["name"] == "ActivityError" and "flaky" in unhandled.error.message
 
 
-async def test_activity_timeouts_and_missed_heartbeats(tmp_path):
-    async with Engine(str(tmp_path / "c.db")) as engine:
+async def test_activity_timeouts_and_missed_heartbeats(store_url):
+    async with Engine(store_url) as engine:
         assert (await engine.execute(cw.timing_out)).output == "timeout"
         assert (await engine.execute(cw.heartbeats, 5)).output == "done"
         missed = await engine.execute(cw.heartbeats, 2)
     assert "sent no heartbeat for 0.1s" in missed.output
 
 
-async def test_recorded_values_are_the_same_after_a_restart(tmp_path):
-    db = str(tmp_path / "c.db")
+async def test_recorded_values_are_the_same_after_a_restart(store_url):
+    db = store_url
     async with Engine(db) as engine:
         handle = await engine.start(cw.recorded, id="rec-1")
         while (await engine.status(handle.id)).status != "waiting":
@@ -105,8 +105,8 @@ async def test_recorded_values_are_the_same_after_a_restart(tmp_path):
     assert result.output[1] == msgspec.json.decode(before[1].value)
 
 
-async def test_code_that_no_longer_matches_its_history_stops_and_resumes_once_fixed(tmp_path):
-    db = str(tmp_path / "c.db")
+async def test_code_that_no_longer_matches_its_history_stops_and_resumes_once_fixed(store_url):
+    db = store_url
 
     async def first_step():
         return 1
@@ -152,8 +152,8 @@ async def test_code_that_no_longer_matches_its_history_stops_and_resumes_once_fi
     assert result.output == "v3 done"
 
 
-async def test_patched_keeps_old_executions_on_the_old_path(tmp_path):
-    db = str(tmp_path / "c.db")
+async def test_patched_keeps_old_executions_on_the_old_path(store_url):
+    db = store_url
 
     @workflow(name="patching")
     async def old():
@@ -219,9 +219,9 @@ async def test_cancelling_a_parent_cancels_its_children():
     assert child.status == "cancelled"
 
 
-async def test_sleeping_workflows_leave_memory_and_come_back(tmp_path):
+async def test_sleeping_workflows_leave_memory_and_come_back(store_url):
     clock = cerebelum.VirtualClock()
-    async with Engine(str(tmp_path / "c.db"), clock=clock, evict_after=60) as engine:
+    async with Engine(store_url, clock=clock, evict_after=60) as engine:
         handles = [await engine.start(cw.slow_start) for _ in range(20)]
         while len(await engine.list(status="waiting")) < len(handles):
             await asyncio.sleep(0.005)
