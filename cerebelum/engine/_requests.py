@@ -13,19 +13,19 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cerebelum import events as ev
-from cerebelum.errors import InvalidRequestError
+from cerebelum.errors import ExecutionNotFoundError, InvalidRequestError
 from cerebelum.serde import decode_json, encode
 
 from ._match import Outcome
 from ._state import TERMINAL, NodeStatus
 
 if TYPE_CHECKING:
-    from cerebelum.store import InboxItem
+    from cerebelum.store import InboxItem, Store
 
     from ._engine import Engine
     from ._run import Run
 
-__all__ = ["Requests", "waiting_approvals"]
+__all__ = ["Requests", "send_request", "waiting_approvals"]
 
 logger = logging.getLogger("cerebelum.engine")
 
@@ -39,6 +39,42 @@ def waiting_approvals(history: list[ev.Event]) -> dict[str, str]:
         elif isinstance(e, ev.ApprovalResolved):
             waiting = {n: s for n, s in waiting.items() if s != e.step}
     return waiting
+
+
+async def send_request(
+    store: Store, execution_id: str, kind: str, name: str, raw: bytes, now: float
+) -> None:
+    """Check a request against the stored execution, then leave it in the inbox.
+
+    For a process that does not run the execution (the CLI, another engine): the owner
+    picks the request up. A wrong request is refused here and writes nothing.
+
+    Raises:
+        ExecutionNotFoundError: no such execution.
+        InvalidRequestError: the execution has ended, or does not wait for this.
+    """
+    rec = await store.get(execution_id)
+    if rec is None:
+        raise ExecutionNotFoundError(
+            f"no execution has the id {execution_id!r}", execution_id=execution_id
+        )
+    if rec.status in TERMINAL:
+        raise InvalidRequestError(
+            f"execution {execution_id!r} is {rec.status}: nothing waits for {kind}",
+            execution_id=execution_id,
+        )
+    if kind == "signal" and rec.kind != "code":
+        raise InvalidRequestError(
+            f"execution {execution_id!r} is a graph workflow: it takes approvals, not signals",
+            execution_id=execution_id,
+        )
+    if kind in ("approve", "reject"):
+        waiting = waiting_approvals(await store.history(execution_id))
+        if name not in waiting:
+            raise InvalidRequestError(
+                _not_waiting(execution_id, name, list(waiting)), execution_id=execution_id
+            )
+    await store.send(execution_id, kind, name, raw, now)
 
 
 def _not_waiting(execution_id: str, name: str, waiting: list[str]) -> str:
@@ -81,24 +117,7 @@ class Requests:
             self._handle_request(run, kind, name, raw)
             await run.committed()
             return
-        rec = await self._record(execution_id)
-        if rec.status in TERMINAL:
-            raise InvalidRequestError(
-                f"execution {execution_id!r} is {rec.status}: nothing waits for {kind}",
-                execution_id=execution_id,
-            )
-        if kind == "signal" and rec.kind != "code":
-            raise InvalidRequestError(
-                f"execution {execution_id!r} is a graph workflow: it takes approvals, not signals",
-                execution_id=execution_id,
-            )
-        if kind in ("approve", "reject"):
-            waiting = waiting_approvals(await self.store.history(execution_id))
-            if name not in waiting:
-                raise InvalidRequestError(
-                    _not_waiting(execution_id, name, list(waiting)), execution_id=execution_id
-                )
-        await self.store.send(execution_id, kind, name, raw, self.clock.timestamp())
+        await send_request(self.store, execution_id, kind, name, raw, self.clock.timestamp())
 
     def _check_request(self: Engine, run: Run, kind: str, name: str) -> None:
         state = run.state

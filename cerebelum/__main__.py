@@ -1,0 +1,3 @@
+from cerebelum.cli import main
+
+main(prog_name="cerebelum")
