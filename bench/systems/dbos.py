@@ -1,0 +1,1 @@
+"""DBOS (the ``dbos`` package): workflows and steps, on SQLite or PostgreSQL."""

