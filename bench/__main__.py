@@ -1,6 +1,6 @@
 """``python -m bench``: the same workloads on every system found, side by side.
 
-Each system × store runs in a process of its own (a fresh SQLite file or PostgreSQL
+Each system on each store runs in a process of its own (a fresh SQLite file or PostgreSQL
 database each time), so peak RSS is per system and one system's crash cannot spoil
 another's figures. Writes ``results/latest.json``, ``results/latest.md`` and, when
 matplotlib is there, ``results/throughput.png``; exits non-zero if anything failed.
