@@ -89,7 +89,7 @@ class Engine(Requests, Waits):
 
     def __init__(
         self,
-        store: str | Store | None = None,
+        store: str | os.PathLike[str] | Store | None = None,
         *,
         workflows: list[Any] | None = None,
         clock: Clock | None = None,

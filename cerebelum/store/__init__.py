@@ -28,11 +28,11 @@ def default_url() -> str:
     return os.environ.get("CEREBELUM_DB") or DEFAULT_URL
 
 
-def open_store(url: str | Store | None = None) -> Store:
+def open_store(url: str | os.PathLike[str] | Store | None = None) -> Store:
     """The store for ``url`` (not connected yet); ``None`` means :func:`default_url`."""
     if isinstance(url, Store):
         return url
-    url = url or default_url()
+    url = os.fspath(url) if url else default_url()
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
