@@ -1,35 +1,32 @@
-"""The recovery workload: workflows in flight, the engine process SIGKILLed, restarted.
+"""Cerebelum: graph or code workflows; the engine process is the one killed.
 
-    python -m bench.recovery start FLAVOUR URL N   start N, print STARTED, keep running
-    python -m bench.recovery resume FLAVOUR URL N  resume; print seconds until all ended
-
-Each step sleeps 50 ms so that the kill finds work in flight. After the restart every
-history is checked: no step (or activity) may start again after its completion was
-recorded.
+"Ran again" is read from each history: a step (or activity) started again after its
+completion was recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 import time
+from typing import Any
 
 from cerebelum import Engine, activity, step, workflow
 from cerebelum import events as ev
+
+from . import STEP_SECONDS, expected
 
 LEASE = 2.0  # PostgreSQL: seconds before a dead engine's executions are taken over
 
 
 @step
 async def r1(ctx, inputs):
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(STEP_SECONDS)
     return inputs + 1
 
 
 @step
 async def r2(ctx, r1):
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(STEP_SECONDS)
     return r1 + 1
 
 
@@ -39,7 +36,7 @@ def recover_graph(wf):
 
 
 async def slow_plus_one(x: int) -> int:
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(STEP_SECONDS)
     return x + 1
 
 
@@ -66,27 +63,22 @@ def ran_again(history: list[ev.Event]) -> list[str]:
     return again
 
 
-async def start(flavour: str, url: str, n: int) -> None:
+async def start(flavour: str, url: str, n: int, folder: str) -> None:
     async with Engine(url, lease=LEASE) as engine:
         await asyncio.gather(*(engine.start(FLOWS[flavour], i, id=f"r{i}") for i in range(n)))
         print("STARTED", flush=True)
         await asyncio.sleep(3600)
 
 
-async def resume(flavour: str, url: str, n: int) -> None:
+async def resume(flavour: str, url: str, n: int, folder: str) -> dict[str, Any]:
     t = time.perf_counter()
     async with Engine(url, lease=LEASE) as engine:
         results = await asyncio.gather(*(engine.result(f"r{i}") for i in range(n)))
         seconds = time.perf_counter() - t
-        wrong = [r.id for i, r in enumerate(results) if r.output != i + 2]
+        wrong = [r.id for i, r in enumerate(results) if r.output != expected(i)]
         again = {}
         for i in range(n):
             found = ran_again(await engine.history(f"r{i}"))
             if found:
                 again[f"r{i}"] = found
-    print(json.dumps({"seconds": seconds, "wrong": wrong, "ran_again": again}), flush=True)
-
-
-if __name__ == "__main__":
-    mode, flavour, url, count = sys.argv[1:5]
-    asyncio.run({"start": start, "resume": resume}[mode](flavour, url, int(count)))
+    return {"seconds": seconds, "wrong": wrong, "ran_again": again}
