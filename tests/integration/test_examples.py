@@ -2,6 +2,10 @@
 
 Each runs in a subprocess, in a temporary folder, with ``CEREBELUM_DB`` pointing to a
 fresh SQLite file there, so the examples never touch a store of their own folder.
+The documentation's snippets are held to the same standard: the ```python blocks of
+each page under docs/ (but cli.md, which shows shell commands) run in order, as one
+session with top-level await, the way ``python -m asyncio`` runs them when pasted.
+
 A new example is picked up by the glob: it must exit 0, write nothing to stderr (it
 runs with ``-W error``), and have an entry in ``EXPECTED`` saying what it must print.
 """
@@ -15,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+DOCS = ROOT / "docs"
 
 EXPECTED: dict[str, list[str]] = {
     "quickstart": ["completed {'sent': 'consent', 'to': '123@example.com'}"],
@@ -87,3 +93,39 @@ def test_the_example_runs_and_prints_what_it_promises(path, tmp_path):
     assert path.stem in EXPECTED, f"add what {path.name} must print to EXPECTED in {__file__}"
     for expected in EXPECTED[path.stem]:
         assert expected in proc.stdout, f"{path.name}: {expected!r} not in:\n{proc.stdout}"
+
+
+SESSION = """
+import ast, asyncio, re, sys
+from pathlib import Path
+
+path = sys.argv[1]
+blocks = re.findall(r"```python\\n(.*?)```", Path(path).read_text(), re.S)
+
+async def main():
+    namespace = {"__name__": "__main__"}
+    for number, block in enumerate(blocks, 1):
+        code = compile(block, f"{path}, block {number}", "exec",
+                       flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        result = eval(code, namespace)
+        if asyncio.iscoroutine(result):
+            await result
+    print(f"{len(blocks)} blocks ran")
+
+asyncio.run(main())
+"""
+
+
+def _pages() -> list[Path]:
+    return sorted(p for p in DOCS.glob("*.md") if p.name != "cli.md")
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.stem)
+def test_the_snippets_of_a_docs_page_run_in_order(page, tmp_path):
+    env = {**os.environ, "CEREBELUM_DB": f"sqlite:///{tmp_path / 'docs.db'}"}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", SESSION, str(page)], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{page.name}:\n{proc.stderr}"
+    assert proc.stderr == "", f"{page.name} wrote to stderr:\n{proc.stderr}"
