@@ -18,7 +18,7 @@ import pytest
 POSTGRES_URL = (
     os.environ.get("CEREBELUM_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TEMPLATE = "cerebelum_test_template"
+TEMPLATE = f"cerebelum_test_template_{os.getpid()}"  # one per run: runs may overlap
 
 
 def with_database(url: str, name: str) -> str:
