@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,7 +198,7 @@ def main() -> int:
     table = report.markdown(meta, records)
     (out / "latest.md").write_text(table)
     report.chart(records, out / "throughput.png")
-    print(table)
+    report.show(meta, records)
     if failed:
         print("FAILED: see the errors above and in latest.json", file=sys.stderr)
     return 1 if failed else 0

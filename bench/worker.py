@@ -33,6 +33,7 @@ async def main(spec: dict) -> int:
                 record = {"workload": name, "error": f"{type(exc).__name__}: {exc}"}
                 failed += 1
             record["peak_rss_mb"] = peak_rss_mb()
+            record.update(getattr(session, "extra", dict)())
             print(json.dumps(record), flush=True)
     return 1 if failed else 0
 
