@@ -162,7 +162,7 @@ def main() -> int:
         if system not in chosen or store not in stores:
             continue
         base = {"system": label, "store": store}
-        why = importlib.import_module(f"bench.systems.{system}").available()
+        why = importlib.import_module(f"bench.systems.{system}").available(store)
         if why:
             records.append({**base, "workload": "*", "skipped": why})
             print(f"{label} on {store}: skipped ({why})", file=sys.stderr)

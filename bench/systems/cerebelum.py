@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import inspect
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,8 +13,12 @@ import cerebelum
 from cerebelum import Engine, activity, step, workflow
 
 
-def available() -> str | None:
-    return None
+def available(store: str) -> str | None:
+    if store != "postgres":
+        return None
+    if not importlib.util.find_spec("cerebelum.store.postgres"):
+        return "no PostgreSQL store in this Cerebelum"
+    return None if importlib.util.find_spec("asyncpg") else "not installed: asyncpg"
 
 
 def versions() -> dict[str, str]:

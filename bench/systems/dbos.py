@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 
-def available() -> str | None:
-    return None if importlib.util.find_spec("dbos") else "not installed (pip install dbos)"
+def available(store: str) -> str | None:
+    return None if importlib.util.find_spec("dbos") else "not installed"
 
 
 class Session:

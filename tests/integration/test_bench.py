@@ -15,6 +15,7 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def test_the_smoke_run_measures_every_workload_on_sqlite(tmp_path):
+    """Cerebelum only, on SQLite: no peer and no PostgreSQL needed."""
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--systems", "cerebelum", "--stores", "sqlite",
          "--out", str(tmp_path)],
@@ -31,3 +32,21 @@ def test_the_smoke_run_measures_every_workload_on_sqlite(tmp_path):
         assert got[(system, "recovery")]["completed_step_ran_again"] == 0
         assert got[(system, "latency")]["p50_ms"] <= got[(system, "latency")]["p99_ms"]
     assert "| Cerebelum graph (sqlite) | throughput |" in (tmp_path / "latest.md").read_text()
+
+
+def test_a_missing_peer_is_a_skipped_row_and_a_failure_is_shown():
+    from bench import report
+
+    records = [
+        {"system": "Cerebelum graph", "store": "sqlite", "workload": "throughput",
+         "p50_ms": 2.0, "p99_ms": 3.0, "workflows_per_s": 2000.0, "steps_per_s": 4000.0},
+        {"system": "DBOS", "store": "sqlite", "workload": "throughput",
+         "p50_ms": 20.0, "p99_ms": 30.0, "workflows_per_s": 100.0, "steps_per_s": 200.0},
+        {"system": "Temporal", "store": "dev-server", "workload": "*", "skipped": "not installed"},
+        {"system": "DBOS", "store": "postgres", "workload": "*", "error": "boom"},
+    ]  # fmt: skip
+    meta = {"date": "d", "machine": "m", "mode": "smoke", "versions": {}}
+    table = report.markdown(meta, records)
+    assert "| Temporal (dev-server) | * | skipped (not installed) |" in table
+    assert "| DBOS (postgres) | * | FAILED: boom |" in table
+    assert "| 20.0x | 10.0x |" in table  # Cerebelum's throughput 20x DBOS's; DBOS's p50 10x ours
