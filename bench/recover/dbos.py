@@ -65,9 +65,14 @@ async def _recorded_steps(url: str) -> tuple[set[tuple[str, str]], int]:
 
 async def start(flavour: str, url: str, n: int, folder: str) -> None:
     _launch(url, "start", folder)
-    for i in range(n):
-        with SetWorkflowID(f"r{i}"):
-            await DBOS.start_workflow_async(recover_two, i)
+    sem = asyncio.Semaphore(100)  # started 100 at a time, as the other systems are
+
+    async def one(i: int) -> None:
+        async with sem:
+            with SetWorkflowID(f"r{i}"):
+                await DBOS.start_workflow_async(recover_two, i)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
     print("STARTED", flush=True)
     await asyncio.sleep(3600)
 
