@@ -1,10 +1,12 @@
 """The ``cerebelum`` command: run, look at and steer executions from a shell.
 
-Every command takes ``--db URL`` (default ``$CEREBELUM_DB``, else ``./cerebelum.db``).
-``run`` starts an engine; the others use the store directly, so they work beside a
-running engine, including the one engine a SQLite file allows: ``approve``,
-``reject``, ``signal`` and ``cancel`` are checked against the history and left in the
-store's inbox for the engine that runs the execution.
+Every command that touches a store takes ``--db URL``, before or after the command's
+name (default ``$CEREBELUM_DB``, else ``./cerebelum.db``). ``run`` starts an engine; the
+others use the store directly, so they work beside a running engine, including the
+one engine a SQLite file allows: ``approve``, ``reject``, ``signal`` and ``cancel`` are
+checked against the history and left in the store's inbox for the engine that runs
+the execution. A command that cannot do what it is asked prints one line on stderr,
+exits 2 (a wrong argument) or 1 (anything else), and writes nothing.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from cerebelum.errors import CerebelumError
+from cerebelum.errors import CerebelumError, ExecutionNotFoundError, InvalidRequestError
 from cerebelum.serde import decode_json, encode
 from cerebelum.store import Store, default_url, open_store
 
@@ -36,22 +41,33 @@ out = Console(highlight=False, soft_wrap=True)
 
 #: ``run`` returns when the execution waits on an approval, a signal, or a timer further off.
 _PATIENCE = 30.0
+_STATUSES = ("running", "waiting", "completed", "failed", "cancelled", "stuck")
+
+
+@dataclass
+class _Settings:
+    db: str
+    traceback: bool = False
 
 
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
-def _run(coro: Awaitable[T]) -> T:
+def _run(settings: _Settings, coro: Awaitable[T]) -> T:
+    """Run ``coro``; an error becomes one line on stderr and exit code 1."""
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except CerebelumError as exc:
         _fail(str(exc))
-        raise AssertionError from exc  # not reached
+    except Exception as exc:  # a bug, or a store error not wrapped yet: still one line
+        if settings.traceback:
+            traceback.print_exc()
+        _fail(f"{type(exc).__name__}: {exc} (--traceback shows where)")
 
 
 def _json_arg(text: str | None, option: str) -> Any:
@@ -70,42 +86,58 @@ def _json_arg(text: str | None, option: str) -> Any:
     try:
         return json.loads(text, parse_float=finite, parse_constant=constant)
     except ValueError as exc:  # JSONDecodeError included
-        raise click.BadParameter(f"not JSON: {exc}", param_hint=option) from None
+        _fail(f"{option} is not JSON: {exc}", 2)
 
 
 def _load_workflow(ref: str) -> Any:
-    """``module:workflow`` or ``path/to/file.py:workflow``."""
+    """The workflow named by ``module:workflow`` or ``path/to/file.py:workflow``."""
     module_name, sep, attr = ref.rpartition(":")
     if not sep or not module_name or not attr:
-        raise click.BadParameter(f"{ref!r} is not MODULE:WORKFLOW", param_hint="WORKFLOW")
+        _fail(f"{ref!r} is not MODULE:WORKFLOW (e.g. myapp.flows:onboarding)", 2)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            if not path.is_file():
-                raise click.BadParameter(f"no file {module_name}", param_hint="WORKFLOW")
-            spec = importlib.util.spec_from_file_location(path.stem, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[path.stem] = module
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
+        module = _import(module_name)
     except ModuleNotFoundError as exc:
-        raise click.BadParameter(
-            f"cannot import {module_name!r}: {exc}", param_hint="WORKFLOW"
-        ) from None
+        _fail(f"cannot import {module_name!r}: {exc}", 2)
+    except Exception as exc:  # the module itself is broken: say where
+        _fail(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}{_where(exc)}", 2)
     wf = getattr(module, attr, None)
     if getattr(wf, "kind", None) not in ("graph", "code"):
         found = "nothing" if wf is None else type(wf).__name__
-        raise click.BadParameter(
-            f"{module_name}:{attr} is {found}, not a @workflow", param_hint="WORKFLOW"
-        )
+        _fail(f"{module_name}:{attr} is {found}, not a @workflow", 2)
     return wf
 
 
+def _import(module_name: str) -> Any:
+    if not module_name.endswith(".py"):
+        return importlib.import_module(module_name)
+    path = Path(module_name)
+    if not path.is_file():
+        _fail(f"cannot import {module_name!r}: no such file", 2)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _where(exc: Exception) -> str:
+    """The line of the user's code the error came from (its message may not say)."""
+    if isinstance(exc, SyntaxError):
+        return ""  # its message has the file and the line
+    ours = os.path.dirname(os.path.abspath(__file__))
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(("<", ours)) and "importlib" not in f.filename
+    ]
+    return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+
+
 async def _with_store(url: str, call: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store at ``url`` for one call; a SQLite file that is not there is an error."""
     store = open_store(url)
     path = getattr(store, "path", None)
     if path is not None and path != ":memory:" and not os.path.exists(path):
@@ -114,16 +146,35 @@ async def _with_store(url: str, call: Callable[[Store], Awaitable[T]]) -> T:
         return await call(store)
 
 
-def _when(ts: float | datetime | None) -> str:
+def _when(ts: float | datetime | None, *, short: bool = False) -> str:
     if ts is None:
         return "-"
     if isinstance(ts, float):
         ts = datetime.fromtimestamp(ts, UTC)
-    return ts.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    local = ts.astimezone()
+    if short and local.date() == datetime.now().astimezone().date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
 
 
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--db`` after the command's name too: ``cerebelum list --db URL``."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(_Settings).db = value
+
+    return click.option(
+        "--db",
+        metavar="URL",
+        expose_value=False,
+        callback=remember,
+        help="The store (overrides the one given before the command).",
+    )(command)
 
 
 # --- the commands ------------------------------------------------------------------------
@@ -138,43 +189,50 @@ def _dump(value: Any) -> str:
     help="The store: a SQLite path or sqlite:///..., or postgresql://... "
     "[default: $CEREBELUM_DB, else ./cerebelum.db]",
 )
+@click.option("--traceback", "show_traceback", is_flag=True, help="Print tracebacks of bugs.")
 @click.pass_context
-def main(ctx: click.Context, db: str | None) -> None:
+def main(ctx: click.Context, db: str | None, show_traceback: bool) -> None:
     """Cerebelum: durable workflows. Run, inspect and steer executions."""
-    ctx.obj = db or default_url()
+    ctx.obj = _Settings(db or default_url(), show_traceback)
 
 
 @main.command()
 @click.argument("workflow_ref", metavar="MODULE:WORKFLOW")
 @click.option("--input", "input_json", metavar="JSON", help="The input, as JSON.")
-@click.option("--id", "execution_id", help="The execution's id (starting it again is a no-op).")
 @click.option(
-    "--detach", is_flag=True, help="Return once the execution is recorded, without running it."
+    "--id", "execution_id", help="The execution's id; if it exists, go on with that execution."
 )
+@click.option("--detach", "--no-wait", is_flag=True, help="Return once the execution is recorded.")
+@_db_option
 @click.pass_obj
-def run(db: str, workflow_ref: str, input_json: str | None, execution_id: str | None,
-        detach: bool) -> None:  # fmt: skip
+def run(settings: _Settings, workflow_ref: str, input_json: str | None,
+        execution_id: str | None, detach: bool) -> None:  # fmt: skip
     """Start an execution and run it until it ends or waits.
 
-    It returns when the execution ends, or waits on an approval, a signal or a timer
-    more than 30 s away: the next engine on the store goes on with it.
+    Prints the outcome as JSON. It returns when the execution ends (exit code 0 when
+    completed, 1 when failed or cancelled), or waits on an approval, a signal or a
+    timer more than 30 s away (exit code 0): the next engine on the store goes on.
     """
-    wf = _load_workflow(workflow_ref)
     args = () if input_json is None else (_json_arg(input_json, "--input"),)
-    status = _run(_run_execution(db, wf, args, execution_id, detach))
-    sys.exit(0 if status in ("completed", "waiting", "running") else 1)
+    wf = _load_workflow(workflow_ref)
+    outcome = _run(settings, _run_execution(settings.db, wf, args, execution_id, detach))
+    out.print(_dump(outcome), markup=False)
+    sys.exit(0 if outcome["status"] in ("completed", "waiting", "running") else 1)
 
 
 async def _run_execution(
     db: str, wf: Any, args: tuple[Any, ...], execution_id: str | None, detach: bool
-) -> str:
+) -> dict[str, Any]:
     from cerebelum.engine import Engine
 
     async with Engine(db) as engine:
-        handle = await engine.start(wf, *args, id=execution_id)
-        click.echo(f"execution {handle.id} of {wf.name}", err=True)
+        handle = await _existing(engine, execution_id, wf)
+        if handle is None:
+            handle = await engine.start(wf, *args, id=execution_id)
+        click.echo(f"execution {handle.id} of {wf.name} on {engine.store.url}", err=True)
         if detach:
-            return "running"
+            info = await engine.status(handle.id)
+            return {"id": handle.id, "status": info.status}
         while True:
             try:
                 result = await handle.result(timeout=0.2)
@@ -182,20 +240,33 @@ async def _run_execution(
                 waits = await _waits(engine, handle.id, wf)
                 if waits is None:
                     continue
-                click.echo(f"waiting for {waits}; any engine on {engine.store.url} goes on")
-                out.print(_dump({"id": handle.id, "status": "waiting", "waiting_for": waits}))
-                return "waiting"
-            out.print(
-                _dump(
-                    {
-                        "id": result.id,
-                        "status": result.status,
-                        "output": result.output,
-                        "error": None if result.error is None else result.error.data,
-                    }
-                )
-            )
-            return result.status
+                click.echo(f"waiting for {waits}; the next engine on the store goes on", err=True)
+                return {"id": handle.id, "status": "waiting", "waiting_for": waits}
+            error = None if result.error is None else result.error.data
+            return {"id": result.id, "status": result.status, "output": result.output,
+                    "error": error}  # fmt: skip
+
+
+async def _existing(engine: Any, execution_id: str | None, wf: Any) -> Any:
+    """The handle of execution ``execution_id`` when it exists: ``run --id`` goes on with it.
+
+    Looked up before starting, so that going on with a code workflow needs no input again.
+    """
+    from cerebelum.engine import Handle
+
+    if execution_id is None:
+        return None
+    try:
+        info = await engine.status(execution_id)
+    except ExecutionNotFoundError:
+        return None
+    if info.workflow != wf.name:
+        raise InvalidRequestError(
+            f"execution {execution_id!r} exists and runs workflow {info.workflow!r}, "
+            f"not {wf.name!r}",
+            execution_id=execution_id,
+        )
+    return Handle(engine, execution_id)
 
 
 async def _waits(engine: Any, execution_id: str, wf: Any) -> str | None:
@@ -224,34 +295,42 @@ async def _waits(engine: Any, execution_id: str, wf: Any) -> str | None:
 
 
 @main.command(name="list")
-@click.option("--status", help="Only executions in this status.")
+@click.option("--status", type=click.Choice(_STATUSES), help="Only executions in this status.")
 @click.option("--workflow", help="Only executions of this workflow.")
-@click.option("--limit", default=50, show_default=True, help="At most this many.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many."
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@_db_option
 @click.pass_obj
-def list_(db: str, status: str | None, workflow: str | None, limit: int, as_json: bool) -> None:
+def list_(settings: _Settings, status: str | None, workflow: str | None, limit: int,
+          as_json: bool) -> None:  # fmt: skip
     """The latest executions, newest first."""
-    records = _run(_with_store(db, lambda s: s.list(status, workflow, limit)))
+    records = _run(settings, _with_store(settings.db, lambda s: s.list(status, workflow, limit)))
     if as_json:
         for r in records:
             click.echo(_dump({"id": r.id, "workflow": r.workflow, "status": r.status,
                               "created_at": r.created_at, "updated_at": r.updated_at}))  # fmt: skip
         return
-    table = Table("workflow", "status", "started", "updated")
-    table.add_column("id", no_wrap=True)
-    for r in records:
-        table.add_row(r.workflow, r.status, _when(r.created_at), _when(r.updated_at), r.id)
-    out.print(table)
     if not records:
         click.echo("no executions", err=True)
+        return
+    table = Table("id", "workflow", "status", "started", "updated")
+    for column in (0, 2, 3, 4):
+        table.columns[column].no_wrap = True
+    for r in records:
+        table.add_row(escape(r.id), escape(r.workflow), r.status,
+                      _when(r.created_at, short=True), _when(r.updated_at, short=True))  # fmt: skip
+    out.print(table)
 
 
 @main.command()
 @click.argument("execution_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of tables.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+@_db_option
 @click.pass_obj
-def show(db: str, execution_id: str, as_json: bool) -> None:
-    """An execution: status, output or error, steps with timings, history."""
+def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
+    """An execution: status, inputs, output or error, steps with timings, history."""
     from cerebelum.engine._results import summarize_steps
 
     async def read(store: Store) -> Any:
@@ -260,40 +339,57 @@ def show(db: str, execution_id: str, as_json: bool) -> None:
             raise CerebelumError(f"no execution has the id {execution_id!r} in {store.url}")
         return rec, await store.history(execution_id)
 
-    rec, history = _run(_with_store(db, read))
+    rec, history = _run(settings, _with_store(settings.db, read))
     steps = summarize_steps(history)
     output = decode_json(rec.output) if rec.output else None
     if as_json:
         doc = {
             "id": rec.id, "workflow": rec.workflow, "version": rec.version, "kind": rec.kind,
             "status": rec.status, "inputs": decode_json(rec.inputs), "output": output,
-            "error": rec.error, "owner": rec.owner,
+            "error": rec.error, "parent_id": rec.parent_id, "owner": rec.owner,
             "created_at": rec.created_at, "updated_at": rec.updated_at,
             "steps": [{"name": s.name, "status": s.status, "attempts": s.attempts,
+                       "started_at": _timestamp(s.started_at),
+                       "finished_at": _timestamp(s.finished_at),
                        "duration": s.duration} for s in steps],
             "history": [{"type": type(e).__name__, **_fields(e)} for e in history],
         }  # fmt: skip
         click.echo(_dump(doc))
         return
-    out.print(f"[bold]{rec.id}[/]  {rec.workflow} ({rec.kind}, version {rec.version})")
-    out.print(f"status   {rec.status}")
-    out.print(f"started  {_when(rec.created_at)}   updated {_when(rec.updated_at)}")
-    out.print(f"inputs   {_dump(decode_json(rec.inputs))}", markup=False)
-    if rec.output:
-        out.print(f"output   {_dump(output)}", markup=False)
-    if rec.error:
-        out.print(f"error    {rec.error.get('kind')}: {rec.error.get('message')}", markup=False)
+    _print_execution(rec, output)
     if steps:
         table = Table("step", "status", "attempts", "started", "took")
         for s in steps:
             took = f"{s.duration * 1000:.1f} ms" if s.duration is not None else "-"
-            table.add_row(s.name, s.status, str(s.attempts), _when(s.started_at), took)
+            table.add_row(escape(s.name), s.status, str(s.attempts), _when(s.started_at), took)
         out.print(table)
-    table = Table("seq", "at", "event", "details")
+    out.print("[bold]history[/]")
     for e in history:
         fields = {k: v for k, v in _fields(e).items() if k not in ("seq", "at")}
-        table.add_row(str(e.seq), _when(e.at), type(e).__name__, _dump(fields)[:200])
-    out.print(table)
+        details = " ".join(f"{k}={_dump(v)}" for k, v in fields.items())
+        at = datetime.fromtimestamp(e.at, UTC).astimezone().strftime("%H:%M:%S.%f")[:-3]
+        line = f"{e.seq:>4}  {at}  {type(e).__name__:<20} {details}"
+        out.print(line if len(line) <= 240 else line[:239] + "…", markup=False)
+
+
+def _print_execution(rec: Any, output: Any) -> None:
+    kind = f"{rec.kind}, version {rec.version}"
+    out.print(f"[bold]{escape(rec.id)}[/]  {escape(rec.workflow)} ({kind})")
+    out.print(f"status   {rec.status}")
+    out.print(f"started  {_when(rec.created_at)}   updated {_when(rec.updated_at)}")
+    if rec.parent_id:
+        out.print(f"parent   {rec.parent_id}", markup=False)
+    out.print(f"inputs   {_dump(decode_json(rec.inputs))}", markup=False)
+    if rec.output:
+        out.print(f"output   {_dump(output)}", markup=False)
+    if rec.error:
+        where = f" at step {rec.error['step']!r}" if rec.error.get("step") else ""
+        message = f"error    {rec.error.get('kind')}{where}: {rec.error.get('message')}"
+        out.print(message, markup=False)
+
+
+def _timestamp(when: datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
 
 
 def _fields(event: Any) -> dict[str, Any]:
@@ -304,22 +400,18 @@ def _fields(event: Any) -> dict[str, Any]:
     return data
 
 
-def _request_command(kind: str, help_text: str) -> None:
-    @main.command(name=kind, help=help_text)
-    @click.argument("execution_id", metavar="ID")
-    @click.argument("name", metavar="NAME")
-    @click.option("--data", metavar="JSON", help="Data for the next step, as JSON.")
-    @click.pass_obj
-    def command(db: str, execution_id: str, name: str, data: str | None) -> None:
-        _send(db, execution_id, kind, name, _json_arg(data, "--data"))
-
-
-def _send(db: str, execution_id: str, kind: str, name: str, value: Any) -> None:
+def _send(settings: _Settings, execution_id: str, kind: str, name: str, value: Any) -> None:
+    """Check a request against the stored history, then leave it in the store's inbox."""
     from cerebelum.engine._requests import send_request
 
     raw = encode(value, f"the data of {kind} {name!r}")
-    _run(_with_store(db, lambda s: send_request(s, execution_id, kind, name, raw, time.time())))
-    click.echo(f"{kind} {name!r} sent to execution {execution_id}".replace(" ''", ""))
+
+    async def send(store: Store) -> None:
+        await send_request(store, execution_id, kind, name, raw, time.time())
+
+    _run(settings, _with_store(settings.db, send))
+    what = f"{kind} {name!r}" if name else kind
+    click.echo(f"{what} sent to execution {execution_id}; its engine takes it from the inbox")
 
 
 @main.command()
@@ -327,23 +419,45 @@ def _send(db: str, execution_id: str, kind: str, name: str, value: Any) -> None:
 @click.argument("name", metavar="NAME")
 @click.option("--reject", is_flag=True, help="Reject instead of approving.")
 @click.option("--data", metavar="JSON", help="Data for the next step, as JSON.")
+@_db_option
 @click.pass_obj
-def approve(db: str, execution_id: str, name: str, reject: bool, data: str | None) -> None:
+def approve(settings: _Settings, execution_id: str, name: str, reject: bool,
+            data: str | None) -> None:  # fmt: skip
     """Approve (or --reject) the approval NAME an execution waits on."""
-    _send(db, execution_id, "reject" if reject else "approve", name, _json_arg(data, "--data"))
+    value = _json_arg(data, "--data")
+    _send(settings, execution_id, "reject" if reject else "approve", name, value)
 
 
-_request_command("reject", "Reject the approval NAME an execution waits on.")
-_request_command("signal", "Send signal NAME (with --data) to a code workflow.")
+@main.command()
+@click.argument("execution_id", metavar="ID")
+@click.argument("name", metavar="NAME")
+@click.option("--data", metavar="JSON", help="Data for the next step, as JSON.")
+@_db_option
+@click.pass_obj
+def reject(settings: _Settings, execution_id: str, name: str, data: str | None) -> None:
+    """Reject the approval NAME an execution waits on (same as approve --reject)."""
+    _send(settings, execution_id, "reject", name, _json_arg(data, "--data"))
+
+
+@main.command()
+@click.argument("execution_id", metavar="ID")
+@click.argument("name", metavar="NAME")
+@click.option("--data", metavar="JSON", help="The signal's payload, as JSON.")
+@_db_option
+@click.pass_obj
+def signal(settings: _Settings, execution_id: str, name: str, data: str | None) -> None:
+    """Send signal NAME to a code workflow; it is kept until the workflow takes it."""
+    _send(settings, execution_id, "signal", name, _json_arg(data, "--data"))
 
 
 @main.command()
 @click.argument("execution_id", metavar="ID")
 @click.option("--reason", default="", help="Why; recorded in the history.")
+@_db_option
 @click.pass_obj
-def cancel(db: str, execution_id: str, reason: str) -> None:
+def cancel(settings: _Settings, execution_id: str, reason: str) -> None:
     """Cancel an execution and its children."""
-    _send(db, execution_id, "cancel", "", reason)
+    _send(settings, execution_id, "cancel", "", reason)
 
 
 @main.command()
@@ -354,7 +468,11 @@ def graph(workflow_ref: str) -> None:
 
     wf = _load_workflow(workflow_ref)
     if wf.kind != "graph":
-        _fail(f"{wf.name} is a code workflow: its steps are its code, it has no static graph")
+        _fail(
+            f"{workflow_ref}: {wf.name!r} is a code workflow; its steps are decided by its "
+            "code as it runs, so it has no static graph to draw",
+            2,
+        )
     click.echo(to_mermaid(wf.blueprint), nl=False)
 
 

@@ -2,52 +2,75 @@
 
 Solid arrows are the timeline and the other sequences; dotted ones carry data only
 (a step reading an earlier step's result that it does not directly follow); labelled
-arrows are diverge and branch rules. Steps are boxes, waits are stadiums,
-approvals are hexagons; the start and the end are circles. A node that no other
-follows in sequence leads to the end (a rule may still route it elsewhere).
+arrows are diverge and branch rules, labelled with the pattern and the flow action.
+Steps are boxes, waits are stadiums, approvals are hexagons, a ``fail(...)`` rule ends
+on a flag; the start and the end are circles. A node that no other follows in
+sequence leads to the end (a rule may still route it elsewhere).
+
+Every text is quoted and node ids are derived from the position, so a step may be
+called anything, ``end`` included (a bare ``end`` breaks a Mermaid flowchart).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from cerebelum.engine._blueprint import Blueprint, RuleSpec
+from cerebelum.engine._blueprint import Blueprint, NodeSpec, RuleSpec
 
 __all__ = ["to_mermaid"]
 
 
 def to_mermaid(bp: Blueprint) -> str:
-    """The flowchart of ``bp``, as Mermaid text (``flowchart TD``)."""
+    """The flowchart of ``bp``, as Mermaid text (``flowchart TD``).
+
+    Args:
+        bp: a compiled graph workflow's blueprint (``my_workflow.blueprint``).
+
+    Returns:
+        The Mermaid source, one statement per line, ending with a newline.
+    """
     ids = {n.name: _id(n.name, i) for i, n in enumerate(bp.nodes)}
-    lines = ["flowchart TD", "    start((start))"]
+    lines = ["flowchart TD", '    start(("start"))']
+    lines += [f"    {ids[n.name]}{_shape(n)}" for n in bp.nodes]
+    lines.append('    finish(("end"))')
+    followed = {before for n in bp.nodes for before in n.after}
     for node in bp.nodes:
-        lines.append(f"    {ids[node.name]}{_shape(node)}")
-    lines.append("    finish((end))")
-    followed: set[str] = set()
-    for node in bp.nodes:
-        nid = ids[node.name]
-        if node.timeline and not node.after and not node.routes_in:
-            lines.append(f"    start --> {nid}")
-        for before in node.after:
-            lines.append(f"    {ids[before]} --> {nid}")
-            followed.add(before)
-        readers = {p for p, _ in node.params if p != "inputs"} - set(node.after)
-        readers -= {source for source, _ in node.routes_in}
-        for source in sorted(readers, key=bp.order.__getitem__):
-            lines.append(f"    {ids[source]} -.-> {nid}")
+        lines += _sequence_edges(bp, node, ids)
     for name, rules in bp.rules.items():
-        for rule in rules:
-            label = _label(rule)
-            if rule.target is not None and rule.target in ids:
-                arrow = "-. " + label + " .->" if rule.action == "back_to" else f"-- {label} -->"
-                lines.append(f"    {ids[name]} {arrow} {ids[rule.target]}")
-            elif rule.action in ("fail", "retry", "proceed"):
-                lines.append(f"    {ids[name]} -- {label} --> {ids[name]}")
-    for node in bp.nodes:
-        if node.name not in followed:
-            lines.append(f"    {ids[node.name]} --> finish")
+        for index, rule in enumerate(rules):
+            lines += _rule_edges(bp, name, index, rule, ids)
+    lines += [f"    {ids[n.name]} --> finish" for n in bp.nodes if n.name not in followed]
     return "\n".join(lines) + "\n"
+
+
+def _sequence_edges(bp: Blueprint, node: NodeSpec, ids: dict[str, str]) -> list[str]:
+    nid = ids[node.name]
+    data = {p for p, _ in node.params if p != "inputs"}
+    edges = []
+    if not node.after and not node.routes_in and (node.timeline or not data):
+        edges.append(f"    start --> {nid}")  # runs as soon as the execution starts
+    edges += [f"    {ids[before]} --> {nid}" for before in node.after]
+    readers = data - set(node.after) - {source for source, _ in node.routes_in}
+    edges += [f"    {ids[s]} -.-> {nid}" for s in sorted(readers, key=bp.order.__getitem__)]
+    return edges
+
+
+def _rule_edges(
+    bp: Blueprint, name: str, index: int, rule: RuleSpec, ids: dict[str, str]
+) -> list[str]:
+    src, label = ids[name], _label(rule)
+    if rule.action == "back_to" and rule.target in ids:
+        return [f'    {src} -.->|"{label}"| {ids[rule.target]}']
+    if rule.target in ids:  # goto, skip_to
+        return [f'    {src} -->|"{label}"| {ids[rule.target]}']
+    if rule.action == "fail":
+        flag = f"{src}_fail{index}"
+        reason = _text("fail: " + rule.reason if rule.reason else "fail")
+        return [f'    {flag}>"{reason}"]', f'    {src} -->|"{label}"| {flag}']
+    if rule.action == "proceed":  # on along the timeline, as if nothing had matched
+        nexts = [ids[n.name] for n in bp.nodes if name in n.after] or ["finish"]
+        return [f'    {src} -->|"{label}"| {nxt}' for nxt in nexts]
+    return [f'    {src} -->|"{label}"| {src}']  # retry: the same step again
 
 
 def _id(name: str, index: int) -> str:
@@ -55,18 +78,36 @@ def _id(name: str, index: int) -> str:
 
 
 def _text(value: str) -> str:
-    return value.replace('"', "#quot;")
+    """Text safe inside a quoted Mermaid label."""
+    return (
+        value.replace("&", "#amp;")
+        .replace('"', "#quot;")
+        .replace("<", "#lt;")
+        .replace(">", "#gt;")
+        .replace("|", "#124;")
+    )
 
 
-def _shape(node: Any) -> str:
+def _shape(node: NodeSpec) -> str:
+    name = _text(node.name)
     if node.kind == "wait":
-        return f'(["{_text(node.name)}"])'
+        return f'(["{name}"])'
     if node.kind == "approval":
-        return '{{"approval: ' + _text(node.name) + '"}}'
+        extra = ""
+        if node.approval_timeout is not None:
+            extra = f"<br/>times out after {_duration(node.approval_timeout)}"
+        return '{{"approval: ' + name + extra + '"}}'
     extra = ""
     if node.retry:
         extra = f"<br/>retry x{node.retry.get('max_attempts', '?')}"
-    return f'["{_text(node.name)}{extra}"]'
+    return f'["{name}{extra}"]'
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _label(rule: RuleSpec) -> str:
@@ -82,7 +123,7 @@ def _label(rule: RuleSpec) -> str:
         what = str(p["ref"]).rsplit(".", 1)[-1]
     else:
         what = "otherwise"
-    action = rule.action if rule.action != "goto" else ""
+    action = rule.action if rule.action not in ("goto", "fail") else ""
     if rule.limit is not None and rule.action in ("retry", "back_to"):
         action += f" x{rule.limit}"
-    return _text(f"{what} {action}".strip()).replace("'", "")
+    return _text(f"{what} {action}".strip().replace("'", ""))
