@@ -64,6 +64,8 @@ def _run(settings: _Settings, coro: Awaitable[T]) -> T:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except CerebelumError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted; what was recorded stays in the store, the next engine goes on", 130)
     except Exception as exc:  # a bug, or a store error not wrapped yet: still one line
         if settings.traceback:
             traceback.print_exc()
@@ -229,6 +231,8 @@ async def _run_execution(
         handle = await _existing(engine, execution_id, wf)
         if handle is None:
             handle = await engine.start(wf, *args, id=execution_id)
+        elif args:
+            click.echo(f"execution {handle.id} exists: --input is not used", err=True)
         click.echo(f"execution {handle.id} of {wf.name} on {engine.store.url}", err=True)
         if detach:
             info = await engine.status(handle.id)
@@ -276,9 +280,11 @@ async def _waits(engine: Any, execution_id: str, wf: Any) -> str | None:
     from cerebelum.engine._state import fold
 
     info = await engine.status(execution_id)
-    if info.status != "waiting":
-        return None
-    inbox = await engine.store.receive(engine.id, 10_000)
+    if info.status != "waiting" or info.owner is None:
+        return None  # runs, or this engine has not claimed it yet
+    # The inbox as its owner sees it: this engine, or one that has not let it go yet
+    # (a PostgreSQL engine that died holds it until its lease runs out).
+    inbox = await engine.store.receive(info.owner, 10_000)
     if any(item.execution_id == execution_id for item in inbox):
         return None  # a request (an approval, say) is about to wake it
     history = await engine.history(execution_id)

@@ -116,6 +116,13 @@ async def test_approve_and_cancel_reach_an_engine_running_in_another_process(sto
         late = await acli(store_url, "approve", "live-1", "manager")
         assert late.returncode == 1
         assert "execution 'live-1' is completed: nothing waits for approve" in late.stderr
+        shown = await acli(store_url, "show", "live-1")
+        assert shown.returncode == 0 and "status   completed" in shown.stdout
+        if store_url.startswith("sqlite"):  # one engine per SQLite file: a second is refused
+            second = await acli(store_url, "run", f"{FLOWS}:expense", "--input", "{}")
+            assert second.returncode == 1
+            assert "is in use by another engine process (pid " in second.stderr
+            assert second.stderr.count("\n") == 1
 
 
 async def test_a_request_that_does_not_fit_is_refused_and_writes_nothing(store_url):
@@ -145,11 +152,14 @@ async def test_reject_and_cancel_reach_the_next_engine_through_the_inbox(store_u
     assert cli(store_url, "cancel", "c1", "--reason", "changed plans").returncode == 0
     for eid in ("r1", "r2"):
         rejected = cli(store_url, "run", f"{FLOWS}:expense", "--id", eid)
-        assert last_json(rejected)["output"]["approved"] is False
+        assert last_json(rejected).get("output", {}).get("approved") is False, rejected.stdout
     cancelled = cli(store_url, "run", f"{FLOWS}:expense", "--id", "c1")
     assert cancelled.returncode == 1
     assert last_json(cancelled)["status"] == "cancelled"
-    assert [json.loads(x)["id"] for x in cli(store_url, "list", "--json").stdout.splitlines()]
+    listed = [json.loads(x) for x in cli(store_url, "list", "--json").stdout.splitlines()]
+    assert {r["id"]: r["status"] for r in listed} == {
+        "r1": "completed", "r2": "completed", "c1": "cancelled"
+    }  # fmt: skip
 
 
 def test_list_filters_and_limits(sqlite_url):
