@@ -274,11 +274,17 @@ async def _existing(engine: Any, execution_id: str | None, wf: Any) -> Any:
 
 
 async def _waits(engine: Any, execution_id: str, wf: Any) -> str | None:
-    """What a waiting execution waits for, when ``run`` should leave it; else ``None``."""
+    """What a waiting execution waits for, when ``run`` should leave it; else ``None``.
+
+    The status, the inbox and the history are separate reads; an engine may commit
+    between them (take an approval, say). The history is read before and after the
+    others, and when it grew the answer is ``None``: look again.
+    """
     from cerebelum.engine._code_state import fold_code
     from cerebelum.engine._requests import waiting_approvals
     from cerebelum.engine._state import fold
 
+    history = await engine.history(execution_id)
     info = await engine.status(execution_id)
     if info.status != "waiting" or info.owner is None:
         return None  # runs, or this engine has not claimed it yet
@@ -287,14 +293,15 @@ async def _waits(engine: Any, execution_id: str, wf: Any) -> str | None:
     inbox = await engine.store.receive(info.owner, 10_000)
     if any(item.execution_id == execution_id for item in inbox):
         return None  # a request (an approval, say) is about to wake it
-    history = await engine.history(execution_id)
+    if len(await engine.history(execution_id)) != len(history):
+        return None
     approvals = waiting_approvals(history)
     if approvals:
         return "approval " + ", ".join(repr(a) for a in approvals)
     state = fold_code(history, execution_id) if wf.kind == "code" else fold(wf.blueprint, history)
     next_at = min(state.timers.values(), default=None)
     if next_at is None:
-        return "a signal"
+        return "a signal" if wf.kind == "code" else None
     if next_at - engine.clock.timestamp() > _PATIENCE:
         return f"a timer due {_when(next_at)}"
     return None
@@ -389,9 +396,14 @@ def _print_execution(rec: Any, output: Any) -> None:
     if rec.output:
         out.print(f"output   {_dump(output)}", markup=False)
     if rec.error:
-        where = f" at step {rec.error['step']!r}" if rec.error.get("step") else ""
-        message = f"error    {rec.error.get('kind')}{where}: {rec.error.get('message')}"
-        out.print(message, markup=False)
+        error = rec.error
+        name = f" {error['name']}" if error.get("name") else ""
+        where = f" at step {error['step']!r}" if error.get("step") else ""
+        out.print(
+            f"error    {error.get('kind')}{name}{where}: {error.get('message')}", markup=False
+        )
+        if error.get("traceback"):
+            out.print(str(error["traceback"]).rstrip(), markup=False, style="dim")
 
 
 def _timestamp(when: datetime | None) -> float | None:

@@ -207,7 +207,8 @@ def test_a_failed_execution_exits_1_with_its_error(sqlite_url):
     assert last_json(failed)["status"] == "failed"
     shown = cli(sqlite_url, "show", "f1")
     assert "status   failed" in shown.stdout
-    assert "error    exception at step 'draft': 'amount'" in shown.stdout
+    assert "error    exception KeyError at step 'draft': 'amount'" in shown.stdout
+    assert "Traceback (most recent call last)" in shown.stdout  # the step's, as recorded
 
 
 def test_the_store_comes_from_db_anywhere_or_the_environment_or_the_cwd(tmp_path):
