@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cerebelum import __version__
 from cerebelum.errors import CerebelumError, ExecutionNotFoundError, InvalidRequestError
 from cerebelum.serde import decode_json, encode
 from cerebelum.store import Store, default_url, open_store
@@ -192,6 +193,7 @@ def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
     "[default: $CEREBELUM_DB, else ./cerebelum.db]",
 )
 @click.option("--traceback", "show_traceback", is_flag=True, help="Print tracebacks of bugs.")
+@click.version_option(__version__, prog_name="cerebelum")
 @click.pass_context
 def main(ctx: click.Context, db: str | None, show_traceback: bool) -> None:
     """Cerebelum: durable workflows. Run, inspect and steer executions."""
