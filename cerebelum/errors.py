@@ -34,6 +34,17 @@ class StoreError(CerebelumError):
 class StoreUnavailableError(StoreError):
     """The store cannot be reached."""
 
+    #: True when a commit was sent but its answer was lost: it may have been recorded.
+    maybe_committed: bool = False
+
+
+class StoreFullError(StoreUnavailableError):
+    """The store has no room left (the disk is full); writes resume once there is room."""
+
+
+class OwnershipLostError(StoreError):
+    """Another engine recorded events of this execution: it has taken the execution over."""
+
 
 class StoreLockedError(StoreUnavailableError):
     """The store is locked by another process.
@@ -76,6 +87,17 @@ class ChildFailedError(CerebelumError):
 
 class SignalTimeoutError(CerebelumError, TimeoutError):
     """No signal of that name arrived before the timeout."""
+
+
+class ExecutionStuckError(CerebelumError):
+    """The execution is stuck: its code no longer matches its history.
+
+    What :meth:`Engine.result` raises for an execution whose workflow raised
+    :class:`NonDeterminismError`; ``kind`` is ``"non_determinism"``. The execution keeps
+    its history and resumes on an engine whose code matches it.
+    """
+
+    kind = "non_determinism"
 
 
 class NonDeterminismError(BaseException):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import socket
@@ -37,8 +36,8 @@ from cerebelum.errors import (
     CerebelumError,
     ChildFailedError,
     ExecutionNotFoundError,
+    ExecutionStuckError,
     InvalidRequestError,
-    NonDeterminismError,
     StoreError,
     StoreUnavailableError,
     WorkflowNotFoundError,
@@ -49,11 +48,12 @@ from cerebelum.worker._local import run_step
 
 from . import _code
 from ._code_state import CodeState, decide_code, evolve_code, fold_code
+from ._commit import Committer, Duplicate, Moved
 from ._context import ActivityInfo
 from ._decide import decide
 from ._requests import Requests
 from ._results import ExecutionError, ExecutionInfo, ExecutionResult, summarize_steps
-from ._run import Handle, Run
+from ._run import Handle, Run, check_id
 from ._state import TERMINAL, ExecutionState, ExecutionStatus, NodeStatus, evolve, fold
 from ._timers import TimerQueue
 from ._waits import Evicted, Waits
@@ -67,7 +67,7 @@ _SETTLES = (ev.ActivityCompleted, ev.ActivityFailed, ev.TimerFired, ev.ApprovalR
             ev.SignalDelivered, ev.ChildEnded)  # fmt: skip
 
 
-class Engine(Requests, Waits):
+class Engine(Requests, Waits, Committer):
     """Runs workflows durably, embedded in this process.
 
     ``Engine()`` uses ``./cerebelum.db`` (or ``$CEREBELUM_DB``); ``Engine("postgresql://...")``
@@ -108,8 +108,11 @@ class Engine(Requests, Waits):
         self._auto_advance = False  # set by TestEngine: jump the virtual clock when all wait
         self._workflows = {w.name: w for w in workflows} if workflows is not None else None
         self._runs: dict[str, Run] = {}
-        self._evicted: set[str] = set()  # owned, waiting, not in memory
         self._loading: dict[str, asyncio.Future[Run | None]] = {}
+        self._firing: set[str] = set()  # executions being loaded because a timer fell due
+        self._watched: dict[str, list[asyncio.Future[ExecutionRecord | None]]] = {}
+        self._trouble_since: float | None = None  # since when the store refuses commits
+        self._trouble_logged = 0.0
         self._dirty: list[Run] = []
         self._wake = asyncio.Event()
         self._commit_lock = asyncio.Lock()
@@ -160,11 +163,7 @@ class Engine(Requests, Waits):
         for task in list(self._background):
             task.cancel()
         await self._drain()
-        for task in self._tasks:
-            task.cancel()
-        for task in [*self._tasks, *self._background]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _stop([*self._tasks, *self._background])
         self._tasks.clear()
         try:
             await self.store.release(self.id)
@@ -173,7 +172,11 @@ class Engine(Requests, Waits):
         for run in self._runs.values():
             run.abandon(StoreError("the engine was closed before the execution finished"))
         self._runs.clear()
-        self._evicted.clear()
+        for waiters in self._watched.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(StoreError("the engine was closed"))
+        self._watched.clear()
         await self.store.close()
         self._open = False
         self._closing = False
@@ -243,14 +246,16 @@ class Engine(Requests, Waits):
             inputs = args[0] if args else None
         raw = encode(inputs, f"the inputs of workflow {workflow.name!r}")
         if id is not None:
-            if not isinstance(id, str) or not id:
-                raise InvalidRequestError(f"an execution id is a non-empty string, not {id!r}")
+            check_id(id)
             existing = await self._existing(id, workflow)
+            if existing is None:  # another start() of this id may have got here meanwhile
+                existing = self._running(id, workflow)
             if existing is not None:
                 return existing
         eid = id or uuid.uuid4().hex
         run = self._new_run(eid, workflow)
         run.creating = True
+        run.fail_fast = parent_id is None  # a caller waits: tell it at once if nothing was written
         run.parent_id = parent_id
         self._runs[eid] = run
         self._apply(run, ev.ExecutionStarted, workflow=workflow.name, version=workflow.version,
@@ -259,7 +264,7 @@ class Engine(Requests, Waits):
             self._start_coroutine(run)
         try:
             await run.committed()
-        except _Duplicate:
+        except Duplicate:
             existing = await self._existing(eid, workflow)
             assert existing is not None
             return existing
@@ -275,11 +280,16 @@ class Engine(Requests, Waits):
         run.task = asyncio.create_task(_code.drive(self, run), name=f"cerebelum-workflow-{run.id}")
 
     async def _existing(self, eid: str, workflow: Any) -> Handle | None:
+        if eid in self._runs:
+            return self._running(eid, workflow)
+        rec = await self.store.get(eid)
+        return self._same(eid, rec.workflow, workflow) if rec else None
+
+    def _running(self, eid: str, workflow: Any) -> Handle | None:
         run = self._runs.get(eid)
-        rec = None if run else await self.store.get(eid)
-        name = run.wf.name if run else rec.workflow if rec else None
-        if name is None:
-            return None
+        return self._same(eid, run.wf.name, workflow) if run else None
+
+    def _same(self, eid: str, name: str, workflow: Any) -> Handle:
         if name != workflow.name:
             raise InvalidRequestError(
                 f"execution {eid!r} exists and runs workflow {name!r}, not {workflow.name!r}",
@@ -297,28 +307,64 @@ class Engine(Requests, Waits):
     async def result(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
         """Wait until the execution ends; return how it ended.
 
+        An execution this engine runs is waited for in memory; any other (run by
+        another engine, or asleep in the store) is looked at once per ``poll_interval``,
+        together with every other such wait, in one read.
+
         Raises:
-            NonDeterminismError: the execution is stuck (its code no longer matches its history).
+            ExecutionNotFoundError: no such execution.
+            ExecutionStuckError: its code no longer matches its history.
+            TimeoutError: ``timeout`` seconds passed first.
         """
         self._require_open()
+        check_id(execution_id)
         async with asyncio.timeout(timeout):
             while True:
                 run = self._runs.get(execution_id)
                 if run is not None:
-                    with contextlib.suppress(Evicted):
+                    with contextlib.suppress(Evicted, Moved):
                         return await asyncio.shield(run.done)
                     continue
-                if execution_id in self._evicted or execution_id in self._loading:
-                    await asyncio.sleep(self.poll_interval)
-                    continue
-                rec = await self._record(execution_id)
+                rec = await self._watch(execution_id)
+                if rec is None:
+                    continue  # this engine has loaded it meanwhile
                 if rec.status in TERMINAL:
                     return ExecutionResult.from_record(rec)
-                if rec.status == ExecutionStatus.STUCK:
-                    raise NonDeterminismError(
-                        (rec.error or {}).get("message", "stuck"), execution_id=execution_id
-                    )
-                await asyncio.sleep(self.poll_interval)
+                raise ExecutionStuckError(
+                    (rec.error or {}).get("message", "stuck"), execution_id=execution_id
+                )
+
+    async def _watch(self, execution_id: str) -> ExecutionRecord | None:
+        """The execution's row once it has ended or is stuck; ``None`` once it is loaded here."""
+        rec = await self._record(execution_id)
+        if rec.status in TERMINAL or rec.status == ExecutionStatus.STUCK:
+            return rec
+        fut: asyncio.Future[ExecutionRecord | None] = asyncio.get_running_loop().create_future()
+        self._watched.setdefault(execution_id, []).append(fut)
+        try:
+            return await fut
+        finally:
+            waiters = self._watched.get(execution_id)
+            if waiters is not None and fut in waiters:
+                waiters.remove(fut)
+                if not waiters:
+                    del self._watched[execution_id]
+
+    async def _poll_watched(self) -> None:
+        """Answer every wait for an execution not in memory, with one read of the store."""
+        if not self._watched:
+            return
+        ids = [eid for eid in self._watched if eid not in self._runs]
+        ended = {
+            r.id: r
+            for r in (await self.store.get_many(ids) if ids else [])
+            if r.status in TERMINAL or r.status == ExecutionStatus.STUCK
+        }
+        for eid, waiters in list(self._watched.items()):
+            if eid in self._runs or eid in ended:
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_result(ended.get(eid))
 
     async def run_child(
         self, wf: Any, args: tuple[Any, ...], kwargs: dict[str, Any], child_id: str, parent_id: str
@@ -364,6 +410,7 @@ class Engine(Requests, Waits):
         ]
 
     async def _record(self, execution_id: str) -> ExecutionRecord:
+        check_id(execution_id)
         rec = await self.store.get(execution_id)
         if rec is None:
             raise ExecutionNotFoundError(
@@ -422,98 +469,6 @@ class Engine(Requests, Waits):
             self._dirty.append(run)
             self._wake.set()
 
-    # --- group commit -------------------------------------------------------------------
-
-    async def _flusher(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._drain()
-
-    async def _drain(self) -> None:
-        """Commit every buffered write, many executions to a transaction."""
-        async with self._commit_lock:  # one commit at a time keeps each history in order
-            while self._dirty:
-                runs, self._dirty = self._dirty, []
-                await self._commit([self._take_write(r) for r in runs])
-
-    def _take_write(self, run: Run) -> _Pending:
-        state = run.state
-        events, run.buffer = run.buffer, []
-        run.dirty = False
-        now = self.clock.timestamp()
-        status = state.live_status()
-        w = Write(run.id, events, updated_at=now, inbox_done=run.take_inbox())
-        if status != run.persisted_status:
-            w.status = status
-            if status is ExecutionStatus.COMPLETED:
-                w.output = bytes(state.output or ev.NULL)
-            elif status in TERMINAL:
-                w.error = state.error
-            elif status is ExecutionStatus.STUCK:
-                w.error = state.stuck
-        timers = state.timers
-        if timers or run.persisted_timers:
-            for timer, fire_at in timers.items():
-                if run.persisted_timers.get(timer) != fire_at:
-                    w.timers_set.append((timer, fire_at))
-            w.timers_cleared = [t for t in run.persisted_timers if t not in timers]
-            run.persisted_timers = dict(timers)
-        run.persisted_status = status
-        if run.creating:
-            run.creating = False
-            w.create = ExecutionRecord(
-                id=run.id, workflow=run.wf.name, version=run.wf.version, kind=run.wf.kind,
-                status=status, inputs=bytes(state.inputs), output=None, error=None,
-                parent_id=run.parent_id, owner=self.id, created_at=now, updated_at=now,
-            )  # fmt: skip
-        return _Pending(run, w, run.take_waiters())
-
-    async def _commit(self, batch: list[_Pending]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                conflicts = await self.store.commit([p.write for p in batch])
-                break
-            except StoreUnavailableError as exc:
-                if self._closing:
-                    self._lose(batch, exc)
-                    return
-                logger.warning("commit failed, retrying in %.2fs: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except Exception as exc:
-                if len(batch) == 1:
-                    self._lose(batch, exc)
-                    return
-                for p in batch:  # isolate the write at fault; the others go through
-                    await self._commit([p])
-                return
-        for p in batch:
-            if p.run.id in conflicts:
-                self._runs.pop(p.run.id, None)
-                p.run.cancel_tasks()
-                p.settle(_Duplicate())
-            else:
-                p.settle(None)
-                self._after_commit(p.run, p.write)
-
-    def _lose(self, batch: list[_Pending], exc: BaseException) -> None:
-        err = (
-            exc
-            if isinstance(exc, CerebelumError)
-            else StoreError(f"could not record events: {exc}")
-        )
-        for p in batch:
-            logger.error(
-                "could not record events of execution %s; dropping it from this engine: %s",
-                p.run.id,
-                exc,
-            )
-            self._runs.pop(p.run.id, None)
-            p.settle(err)
-            p.run.abandon(err)
-
     def _after_commit(self, run: Run, write: Write) -> None:
         state = run.state
         runtime = run.runtime
@@ -548,7 +503,7 @@ class Engine(Requests, Waits):
             self._runs.pop(run.id, None)
             run.cancel_tasks()
             run.abandon(
-                NonDeterminismError(state.stuck.get("message", "stuck"), execution_id=run.id)
+                ExecutionStuckError(state.stuck.get("message", "stuck"), execution_id=run.id)
             )
         elif runtime is not None and self.evict_after is not None:
             self._maybe_evict(run)
@@ -615,41 +570,68 @@ class Engine(Requests, Waits):
     # --- other processes: the inbox, and executions left by dead engines -------------------
 
     async def _poller(self) -> None:
-        last_claim = self._wall.timestamp()
+        last_beat = self._wall.timestamp()
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
                 now = self._wall.timestamp()
-                if now - last_claim >= self.lease / 3:
+                if now - last_beat >= self.lease / 3:
                     await self.store.heartbeat(self.id, now, self._info())
+                    last_beat = now
                     if not self.store.exclusive:
                         await self._resume()
-                    last_claim = now
-                for item in await self.store.receive(self.id, 100):
-                    if item.execution_id in self._evicted:
-                        await self._load(item.execution_id)
-                    self._receive(item)
-                for run in itertools.islice(self._runs.values(), 200):  # best effort, bounded
-                    if run.runtime is not None:
-                        _code.warn_foreign_wait(run)
+                    for item in await self.store.drop_stale(1000):
+                        logger.warning(
+                            "dropped a request (%s %r) for execution %s: it had ended",
+                            item.kind, item.name, item.execution_id,
+                        )  # fmt: skip
+                await self._take_requests()
+                await self._scan_timers()
+                await self._poll_watched()
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailableError as exc:
+                logger.debug("engine %s: the store does not answer: %s", self.id, exc)
             except Exception:
                 logger.warning("engine %s: polling the store failed", self.id, exc_info=True)
 
-    async def _resume(self) -> None:
-        """Claim unfinished executions this engine can run; fold, and carry on."""
-        runnable = self._runnable()
-        records = await self.store.claim(
-            self.id, self._wall.timestamp(), self.lease, 100_000,
-            {name: wf.version for name, wf in runnable.items()},
-        )  # fmt: skip
-        for rec in records:
-            if rec.id in self._runs or rec.id in self._evicted:
-                continue
-            self._revive(rec, await self.store.history(rec.id), rearm=True)
+    def _versions(self) -> dict[str, str]:
+        return {name: wf.version for name, wf in self._runnable().items()}
 
-    def _revive(self, rec: ExecutionRecord, history: list[ev.Event], rearm: bool) -> Run:
+    async def _take_requests(self) -> None:
+        """Requests from other processes for executions this engine owns or may claim."""
+        items = await self.store.receive(
+            self.id, self._wall.timestamp(), self.lease, 100, self._versions()
+        )
+        for item in items:
+            if item.execution_id in self._runs or await self._load(item.execution_id):
+                self._receive(item)
+
+    async def _scan_timers(self) -> None:
+        """Fire the due timers of executions that wait in the store, not in memory."""
+        due = await self.store.due_timers(
+            self.id, self._wall.timestamp(), self.lease, self.clock.timestamp(), 500,
+            self._versions(),
+        )  # fmt: skip
+        for eid, timer, fire_at in due:
+            if eid not in self._runs:
+                self._fire_unloaded(eid, timer, fire_at)
+
+    async def _resume(self) -> None:
+        """Claim the executions with work in flight that nobody runs; fold, and carry on.
+
+        Those that only wait (a timer, an approval, a signal) stay in the store until
+        they wake: a store with a million sleeping executions opens as fast as an empty one.
+        """
+        records = await self.store.claim(
+            self.id, self._wall.timestamp(), self.lease, 10_000, self._versions()
+        )
+        for rec in records:
+            if rec.id in self._runs or rec.id in self._loading:
+                continue
+            self._revive(rec, await self.store.history(rec.id))
+
+    def _revive(self, rec: ExecutionRecord, history: list[ev.Event]) -> Run:
         wf = self.workflow(rec.workflow)
         if wf.kind == "code":
             state: Any = fold_code(history, rec.id)
@@ -661,9 +643,8 @@ class Engine(Requests, Waits):
         run.persisted_timers = dict(state.timers)
         self._runs[rec.id] = run
         logger.info("resuming execution %s of %s at event %d", rec.id, wf.name, state.seq)
-        if rearm:
-            for timer, fire_at in state.timers.items():
-                self._timers.push(fire_at, rec.id, timer)
+        for timer, fire_at in state.timers.items():
+            self._timers.push(fire_at, rec.id, timer)
         if wf.kind == "code":
             self._start_coroutine(run)  # replays the journal; in-flight activities run again
         else:
@@ -672,22 +653,19 @@ class Engine(Requests, Waits):
         return run
 
 
-class _Pending:
-    """A write on its way to the store, with the callers waiting for it."""
 
-    __slots__ = ("run", "waiters", "write")
+async def _stop(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until each has ended.
 
-    def __init__(self, run: Run, write: Write, waiters: list[asyncio.Future[None]]) -> None:
-        self.run, self.write, self.waiters = run, write, waiters
-
-    def settle(self, exc: BaseException | None) -> None:
-        for waiter in self.waiters:
-            if not waiter.done():
-                if exc is None:
-                    waiter.set_result(None)
-                else:
-                    waiter.set_exception(exc)
-
-
-class _Duplicate(Exception):
-    """The id was taken by an execution started at the same moment."""
+    Cancelling again until they end: on Python 3.11 a cancellation that meets a task
+    just as what it awaits completes can be lost, and a single cancel() would leave
+    close() waiting forever.
+    """
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("task %s ended with %r", task.get_name(), task.exception())

@@ -17,6 +17,7 @@ from cerebelum.errors import ExecutionNotFoundError, InvalidRequestError
 from cerebelum.serde import decode_json, encode
 
 from ._match import Outcome
+from ._run import check_id
 from ._state import TERMINAL, NodeStatus
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ async def send_request(
         ExecutionNotFoundError: no such execution.
         InvalidRequestError: the execution has ended, or does not wait for this.
     """
+    check_id(execution_id)
     rec = await store.get(execution_id)
     if rec is None:
         raise ExecutionNotFoundError(
@@ -109,6 +111,7 @@ class Requests:
 
     async def _request(self: Engine, execution_id: str, kind: str, name: str, data: Any) -> None:
         self._require_open()
+        check_id(execution_id)
         what = "payload of signal" if kind == "signal" else f"data of {kind}"
         raw = encode(data, f"the {what} {name!r} for execution {execution_id!r}")
         run = self._runs.get(execution_id) or await self._load(execution_id)

@@ -7,6 +7,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from cerebelum import events as ev
+from cerebelum.errors import InvalidRequestError
 
 from ._results import ExecutionInfo, ExecutionResult
 from ._state import ExecutionState, ExecutionStatus
@@ -20,14 +21,17 @@ if TYPE_CHECKING:
     from ._code_state import CodeState
     from ._engine import Engine
 
-__all__ = ["Handle", "Run"]
+__all__ = ["MAX_ID_LENGTH", "Handle", "Run", "check_id"]
+
+#: The longest execution id accepted.
+MAX_ID_LENGTH = 1000
 
 
 class Run:
     """An execution this engine owns: its folded state, its buffered events, its tasks."""
 
     __slots__ = (
-        "activities", "buffer", "children", "creating", "dirty", "done", "evicting", "heartbeats", "id",
+        "activities", "buffer", "children", "creating", "dirty", "done", "evicting", "fail_fast", "heartbeats", "id",
         "inbox", "inbox_seen", "kind", "launched", "parent_id", "persisted_status", "persisted_timers",
         "runtime", "state", "task", "tasks", "waiters", "wf",
     )  # fmt: skip
@@ -51,6 +55,7 @@ class Run:
         self.buffer: list[ev.Event] = []  # folded into state, not committed yet
         self.dirty = False
         self.creating = False
+        self.fail_fast = False  # a start() waits for the first commit: fail it rather than wait
         self.persisted_status: ExecutionStatus | None = None
         self.persisted_timers: dict[str, float] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -122,3 +127,28 @@ class Handle:
 
     def __repr__(self) -> str:
         return f"<Handle {self.id}>"
+
+
+def check_id(execution_id: object) -> None:
+    """Refuse an execution id no store can hold, before it reaches one.
+
+    Raises:
+        InvalidRequestError: not a non-empty string, too long, or holding NUL or a lone
+            surrogate (text neither SQLite nor PostgreSQL stores as given).
+    """
+    if not isinstance(execution_id, str) or not execution_id:
+        raise InvalidRequestError(f"an execution id is a non-empty string, not {execution_id!r}")
+    if len(execution_id) > MAX_ID_LENGTH:
+        raise InvalidRequestError(
+            f"an execution id has at most {MAX_ID_LENGTH} characters, not {len(execution_id)} "
+            f"({execution_id[:40]!r}...)"
+        )
+    if "\x00" in execution_id:
+        raise InvalidRequestError(f"an execution id cannot hold a NUL character: {execution_id!r}")
+    try:
+        execution_id.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            f"an execution id must be valid Unicode text: {execution_id!r} holds "
+            f"{exc.object[exc.start:exc.end]!r} at {exc.start}"
+        ) from None

@@ -52,5 +52,8 @@ class TimerQueue:
             await asyncio.sleep(0)
             return
         self._wake.clear()
+        # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow the
+        # cancellation that stops the engine when it meets the wake-up.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._wake.wait()

@@ -9,21 +9,24 @@ when nothing runs and everything waits, it jumps to the next timer.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from cerebelum import events as ev
 from cerebelum.clock import VirtualClock
+from cerebelum.errors import StoreUnavailableError
 from cerebelum.worker._local import route_for
 
 from . import _code
 from ._match import Outcome
-from ._state import TERMINAL
 
 if TYPE_CHECKING:
     from ._engine import Engine
     from ._run import Run
 
 __all__ = ["Evicted", "Waits"]
+
+logger = logging.getLogger("cerebelum.engine")
 
 
 class Evicted(Exception):
@@ -41,10 +44,8 @@ class Waits:
                 if run is not None:
                     if run.state.timers.get(timer) == fire_at:
                         self._fire(run, timer)
-                elif eid in self._evicted:
-                    task = asyncio.create_task(self._fire_evicted(eid, timer, fire_at))
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
+                else:  # it left memory to wait: bring it back
+                    self._fire_unloaded(eid, timer, fire_at)
             if self._auto_advance:
                 await self._advance_when_idle()
             else:
@@ -59,10 +60,25 @@ class Waits:
                 run, ev.ApprovalResolved, step=name, approved=False, timed_out=True, route=route
             )
 
-    async def _fire_evicted(self: Engine, eid: str, timer: str, fire_at: float) -> None:
-        run = await self._load(eid)
-        if run is not None and run.state.timers.get(timer) == fire_at:
-            self._fire(run, timer)
+    def _fire_unloaded(self: Engine, eid: str, timer: str, fire_at: float) -> None:
+        """Load an execution that waits in the store, and fire its timer if it is still set."""
+        if eid in self._firing:
+            return
+        self._firing.add(eid)
+
+        async def fire() -> None:
+            try:
+                run = await self._load(eid)
+                if run is not None and run.state.timers.get(timer) == fire_at:
+                    self._fire(run, timer)
+            except StoreUnavailableError as exc:
+                logger.debug("cannot load execution %s to fire %s yet: %s", eid, timer, exc)
+            finally:
+                self._firing.discard(eid)
+
+        task = asyncio.create_task(fire(), name=f"cerebelum-timer-{eid}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def poke_timers(self: Engine) -> None:
         """Look at the timers again now (after a virtual clock moved)."""
@@ -80,7 +96,7 @@ class Waits:
             self.clock.set(nxt)
 
     def _idle(self: Engine) -> bool:
-        if self._dirty or self._commit_lock.locked() or self._loading:
+        if self._dirty or self._commit_lock.locked() or self._loading or self._firing:
             return False
         for run in self._runs.values():
             if run.tasks or (
@@ -103,30 +119,34 @@ class Waits:
         run.evicting = True
         run.cancel_tasks()
         del self._runs[run.id]
-        self._evicted.add(run.id)
         run.abandon(Evicted())  # callers waiting for the result wait on the reloaded run
 
     async def _load(self: Engine, eid: str) -> Run | None:
-        """Bring an evicted execution back into memory by replaying its journal."""
-        if eid in self._runs:
-            return self._runs[eid]
-        if eid not in self._evicted:
-            return None
+        """Bring an unfinished execution into memory, claiming it, unless a live engine owns it.
+
+        Returns ``None`` when it has ended, does not exist, or belongs to a live engine.
+        """
+        run = self._runs.get(eid)
+        if run is not None:
+            return run
         pending = self._loading.get(eid)
         if pending is not None:
             return await asyncio.shield(pending)
         fut: asyncio.Future[Run | None] = asyncio.get_running_loop().create_future()
         self._loading[eid] = fut
         try:
-            rec = await self.store.get(eid)
-            run = None
-            if rec is not None and rec.status not in TERMINAL:
-                run = self._revive(rec, await self.store.history(eid), rearm=False)
-            self._evicted.discard(eid)
+            rec = await self.store.claim_one(
+                self.id, eid, self._wall.timestamp(), self.lease, self._versions()
+            )
+            run = self._runs.get(eid)
+            if run is None and rec is not None:
+                run = self._revive(rec, await self.store.history(eid))
             fut.set_result(run)
             return run
         except BaseException as exc:
             fut.set_exception(exc)
+            fut.exception()  # retrieved: nobody else may be waiting
             raise
         finally:
             del self._loading[eid]
+

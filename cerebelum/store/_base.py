@@ -110,14 +110,45 @@ class Store(abc.ABC):
         """Executions, newest first."""
 
     @abc.abstractmethod
+    async def get_many(self, ids: list[str]) -> list[ExecutionRecord]:
+        """The rows of those of ``ids`` that exist, in any order."""
+
+    @abc.abstractmethod
+    async def events_at(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
+        """The encoded events at ``(execution_id, seq)``, for those that exist.
+
+        How an engine learns whether a commit whose answer was lost was recorded.
+        """
+
+    @abc.abstractmethod
     async def claim(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
     ) -> list[ExecutionRecord]:
-        """Take ownership of unfinished executions whose owner is gone; return them.
+        """Take ownership of executions with work in flight whose owner is gone; return them.
 
-        Only executions of the workflows in ``runnable`` (name to blueprint version) are
+        Only ``running`` and ``stuck`` executions: one that only waits (a timer, an
+        approval, a signal) is claimed with :meth:`claim_one` when it wakes. Only
+        executions of the workflows in ``runnable`` (name to blueprint version) are
         claimed: an engine never takes what it cannot run.
         """
+
+    @abc.abstractmethod
+    async def claim_one(
+        self, engine_id: str, execution_id: str, now: float, lease: float, runnable: dict[str, str]
+    ) -> ExecutionRecord | None:
+        """Take ownership of one unfinished execution, unless a live engine owns it."""
+
+    @abc.abstractmethod
+    async def due_timers(
+        self, engine_id: str, now: float, lease: float, until: float, limit: int,
+        runnable: dict[str, str],
+    ) -> list[tuple[str, str, float]]:  # fmt: skip
+        """``(execution_id, timer, fire_at)`` due by ``until``, earliest first, of executions
+        ``engine_id`` owns or may claim."""
+
+    @abc.abstractmethod
+    async def next_timer(self) -> float | None:
+        """When the earliest timer of any execution fires."""
 
     @abc.abstractmethod
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
@@ -134,8 +165,14 @@ class Store(abc.ABC):
         """Put a request for an execution in the inbox."""
 
     @abc.abstractmethod
-    async def receive(self, engine_id: str, limit: int) -> list[InboxItem]:
-        """Inbox items for executions ``engine_id`` owns, oldest first."""
+    async def receive(
+        self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
+    ) -> list[InboxItem]:
+        """Inbox items, oldest first, for executions ``engine_id`` owns or may claim."""
+
+    @abc.abstractmethod
+    async def drop_stale(self, limit: int) -> list[InboxItem]:
+        """Delete and return requests whose execution has ended (nothing would take them)."""
 
     async def lock(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Become the only engine on this store, where the store needs that (SQLite)."""

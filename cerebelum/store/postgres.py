@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from cerebelum.errors import StoreError, StoreUnavailableError
+from cerebelum.errors import OwnershipLostError, StoreError, StoreUnavailableError
 from cerebelum.events import Event, decode_events, encode_event
 from cerebelum.serde import decode_json, encode_json
 
@@ -137,23 +137,29 @@ class PostgresStore(Store):
             yield conn
 
     @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
-        """Lost connections become :class:`StoreUnavailableError` (the engine retries those)."""
+    async def _guard(self, committing: bool = False) -> AsyncIterator[None]:
+        r"""The driver's errors become :class:`StoreError`\ s; no asyncpg error reaches a caller.
+
+        A lost connection, a server shutting down or starting up, a timeout: those are
+        :class:`StoreUnavailableError` (the engine retries them). When ``committing``, the
+        commit may have been recorded before its answer was lost: ``maybe_committed``.
+        """
         import asyncpg
 
         try:
             yield
-        except (
-            TimeoutError,
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.TooManyConnectionsError,
-            asyncpg.AdminShutdownError,
-        ) as exc:
+        except StoreError:
+            raise
+        except _UNAVAILABLE as exc:
             raise StoreUnavailableError(
-                f"lost the PostgreSQL store {self.url}: {_describe(exc)}", url=self.url
+                f"lost the PostgreSQL store {self.url}: {_describe(exc)}",
+                url=self.url,
+                maybe_committed=committing,
+            ) from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+            raise StoreError(
+                f"the PostgreSQL store {self.url} refused a request: {_describe(exc)}",
+                url=self.url,
             ) from exc
 
     async def _run(self, call: Callable[[Any], Awaitable[T]]) -> T:
@@ -185,6 +191,8 @@ class PostgresStore(Store):
     async def commit(self, writes: list[Write]) -> set[str]:
         import asyncpg
 
+        if self._pool is None:
+            raise StoreError(f"the store {self.url} is not connected", url=self.url)
         parts: dict[str, list[list[Any]]] = {}
 
         def part(name: str, width: int) -> list[list[Any]]:
@@ -230,15 +238,21 @@ class PostgresStore(Store):
         sql = _commit_sql(tuple(name for name in _COMMIT_PARTS if name in parts))
         args = [column for name in _COMMIT_PARTS for column in parts.get(name, ())]
         try:
-            async with self._conn() as conn:
+            async with self._guard(committing=True), self._pool.acquire() as conn:
                 rows = await conn.fetch(sql, *args)
         except asyncpg.UniqueViolationError as exc:
-            raise StoreError(
+            raise OwnershipLostError(
                 f"another engine wrote to the same execution in {self.url} "
                 f"({exc.detail or exc}); this engine's events were not recorded",
                 url=self.url,
             ) from exc
         return {r[0] for r in rows}
+
+    async def events_at(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
+        ids = [k[0] for k in keys]
+        seqs = [k[1] for k in keys]
+        rows = await self._run(lambda c: c.fetch(Q["events_at"], ids, seqs))
+        return {(r[0], r[1]): bytes(r[2]) for r in rows}
 
     # --- reading -------------------------------------------------------------------
 
@@ -249,6 +263,10 @@ class PostgresStore(Store):
     async def get(self, execution_id: str) -> ExecutionRecord | None:
         row = await self._run(lambda c: c.fetchrow(Q["get_execution"], execution_id))
         return _record(row) if row else None
+
+    async def get_many(self, ids: list[str]) -> list[ExecutionRecord]:
+        rows = await self._run(lambda c: c.fetch(Q["get_many"], ids))
+        return [_record(r) for r in rows]
 
     async def list(
         self, status: str | None = None, workflow: str | None = None, limit: int = 100
@@ -270,9 +288,31 @@ class PostgresStore(Store):
     async def claim(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
     ) -> list[ExecutionRecord]:
-        keys = [f"{name}@{version}" for name, version in runnable.items()]
+        keys = _keys(runnable)
         rows = await self._run(lambda c: c.fetch(Q["claim"], engine_id, now, lease, limit, keys))
         return sorted((_record(r) for r in rows), key=lambda r: r.created_at)
+
+    async def claim_one(
+        self, engine_id: str, execution_id: str, now: float, lease: float, runnable: dict[str, str]
+    ) -> ExecutionRecord | None:
+        keys = _keys(runnable)
+        row = await self._run(
+            lambda c: c.fetchrow(Q["claim_one"], engine_id, now, lease, execution_id, keys)
+        )
+        return _record(row) if row else None
+
+    async def due_timers(
+        self, engine_id: str, now: float, lease: float, until: float, limit: int,
+        runnable: dict[str, str],
+    ) -> list[tuple[str, str, float]]:  # fmt: skip
+        keys = _keys(runnable)
+        rows = await self._run(
+            lambda c: c.fetch(Q["due_timers"], engine_id, now, lease, until, limit, keys)
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def next_timer(self) -> float | None:
+        return await self._run(lambda c: c.fetchval(Q["next_timer"]))
 
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
         await self._run(lambda c: c.execute(Q["heartbeat"], engine_id, info, now))
@@ -290,14 +330,26 @@ class PostgresStore(Store):
     ) -> None:
         await self._run(lambda c: c.execute(Q["send"], execution_id, kind, name, payload, now))
 
-    async def receive(self, engine_id: str, limit: int) -> list[InboxItem]:
-        rows = await self._run(lambda c: c.fetch(Q["receive"], engine_id, limit))
-        return [
-            InboxItem(
-                r["id"], r["execution_id"], r["kind"], r["name"], r["payload"], r["created_at"]
-            )
-            for r in rows
-        ]
+    async def receive(
+        self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
+    ) -> list[InboxItem]:
+        keys = _keys(runnable)
+        rows = await self._run(lambda c: c.fetch(Q["receive"], engine_id, now, lease, limit, keys))
+        return [_item(r) for r in rows]
+
+    async def drop_stale(self, limit: int) -> list[InboxItem]:
+        rows = await self._run(lambda c: c.fetch(Q["drop_stale"], limit))
+        return [_item(r) for r in rows]
+
+
+def _keys(runnable: dict[str, str]) -> list[str]:
+    return [f"{name}@{version}" for name, version in runnable.items()]
+
+
+def _item(r: Any) -> InboxItem:
+    return InboxItem(
+        r["id"], r["execution_id"], r["kind"], r["name"], bytes(r["payload"]), r["created_at"]
+    )
 
 
 _COMMIT_PARTS = ("created", "events", "status", "timers_cleared", "timers_set", "inbox")
@@ -315,6 +367,28 @@ def _commit_sql(names: tuple[str, ...]) -> str:
         offset += max(numbers)
     last = "SELECT id FROM refused" if "created" in names else "SELECT NULL::text WHERE false"
     return "WITH " + ",\n".join(ctes) + "\n" + last
+
+
+def _unavailable() -> tuple[type[BaseException], ...]:
+    import asyncpg
+
+    return (
+        TimeoutError,
+        OSError,
+        ConnectionError,
+        asyncpg.PostgresConnectionError,  # the 08 class: connection lost, refused, ...
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.InterfaceError,  # a connection closed under the driver
+        asyncpg.InternalClientError,  # seen when a backend is terminated mid-request
+        asyncpg.CannotConnectNowError,  # the server is starting or shutting down
+        asyncpg.TooManyConnectionsError,
+        asyncpg.AdminShutdownError,  # pg_terminate_backend, a fast or immediate shutdown
+        asyncpg.CrashShutdownError,
+        asyncpg.exceptions.ConnectionFailureError,
+    )
+
+
+_UNAVAILABLE = _unavailable()
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cerebelum.errors import StoreError, StoreLockedError, StoreUnavailableError
+from cerebelum.errors import StoreError, StoreFullError, StoreLockedError, StoreUnavailableError
 from cerebelum.events import Event, decode_events, encode_event
 from cerebelum.serde import decode_json, encode_json
 
@@ -165,8 +165,8 @@ class SQLiteStore(Store):
         db = self.db
         conflicts: set[str] = set()
         events: list[tuple[Any, ...]] = []
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             for w in writes:
                 if w.create is not None:
                     c = w.create
@@ -198,23 +198,60 @@ class SQLiteStore(Store):
             db.executemany(Q["insert_event"], events)
             db.execute("COMMIT")
         except BaseException as exc:
-            db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):
-                raise StoreLockedError(
-                    f"cannot write to the SQLite store {self.url}: {exc}", url=self.url
-                ) from exc
+            # SQLite rolls back by itself on some errors (a full disk): roll back only
+            # what is still open, so that the cause is what the caller sees.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, "cannot write to") from exc
             raise
         return conflicts
 
+    def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        """The store error for ``exc``; a failed write here never half-happened."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        base = (code or 0) & 0xFF
+        if base == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+            return StoreFullError(
+                f"the disk is full: {doing} the SQLite store {self.url} "
+                f"(in {os.path.dirname(os.path.abspath(self.path))}): {exc}",
+                url=self.url,
+            )
+        if base in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreLockedError(f"{doing} the SQLite store {self.url}: {exc}", url=self.url)
+        if base in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY):
+            return StoreUnavailableError(
+                f"{doing} the SQLite store {self.url}: {exc}", url=self.url
+            )
+        return StoreError(f"{doing} the SQLite store {self.url}: {exc}", url=self.url)
+
+    async def events_at(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
+        rows = self._read(Q["events_at"], {"keys": encode_json(keys)})
+        return {(r[0], r[1]): bytes(r[2]) for r in rows}
+
     # --- reading ---------------------------------------------------------------------
 
+    def _read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "cannot read") from exc
+
     async def history(self, execution_id: str) -> list[Event]:
-        rows = self.db.execute(Q["history"], (execution_id,)).fetchall()
+        rows = self._read(Q["history"], (execution_id,))
         return decode_events([r[0] for r in rows])
 
     async def get(self, execution_id: str) -> ExecutionRecord | None:
-        row = self.db.execute(Q["get_execution"], (execution_id,)).fetchone()
-        return _record(row) if row else None
+        rows = self._read(Q["get_execution"], (execution_id,))
+        return _record(rows[0]) if rows else None
+
+    async def get_many(self, ids: list[str]) -> list[ExecutionRecord]:
+        rows = self._read(
+            "SELECT * FROM executions WHERE id IN (SELECT value FROM json_each(?))",
+            (encode_json(ids),),
+        )
+        return [_record(r) for r in rows]
 
     async def list(
         self, status: str | None = None, workflow: str | None = None, limit: int = 100
@@ -230,47 +267,84 @@ class SQLiteStore(Store):
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        return [_record(r) for r in self.db.execute(sql, (*args, limit))]
+        return [_record(r) for r in self._read(sql, (*args, limit))]
 
     # --- ownership and the inbox --------------------------------------------------------
+
+    def _owned(self, engine_id: str, now: float, lease: float, runnable: dict[str, str]) -> dict[str, Any]:
+        """The parameters of the queries that pick what an engine owns or may claim."""
+        keys = encode_json([f"{name}@{version}" for name, version in runnable.items()])
+        exclusive = 1 if self._lock_fd is not None or self.path == ":memory:" else 0
+        return {"engine": engine_id, "now": now, "lease": lease, "runnable": keys,
+                "exclusive": exclusive}  # fmt: skip
+
+    def _write(self, sql: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            rows = db.execute(sql, params).fetchall()
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, "cannot write to") from exc
+            raise
+        return rows
 
     async def claim(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
     ) -> list[ExecutionRecord]:
-        keys = encode_json([f"{name}@{version}" for name, version in runnable.items()])
-        params = {"engine": engine_id, "now": now, "lease": lease, "limit": limit, "runnable": keys,
-                  "exclusive": 1 if self._lock_fd is not None or self.path == ":memory:" else 0}  # fmt: skip
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            rows = self.db.execute(Q["claim"], params).fetchall()
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        params = {**self._owned(engine_id, now, lease, runnable), "limit": limit}
+        rows = self._write(Q["claim"], params)
         return sorted((_record(r) for r in rows), key=lambda r: r.created_at)
 
+    async def claim_one(
+        self, engine_id: str, execution_id: str, now: float, lease: float, runnable: dict[str, str]
+    ) -> ExecutionRecord | None:
+        params = {**self._owned(engine_id, now, lease, runnable), "id": execution_id}
+        rows = self._write(Q["claim_one"], params)
+        return _record(rows[0]) if rows else None
+
+    async def due_timers(
+        self, engine_id: str, now: float, lease: float, until: float, limit: int,
+        runnable: dict[str, str],
+    ) -> list[tuple[str, str, float]]:  # fmt: skip
+        params = {**self._owned(engine_id, now, lease, runnable), "until": until, "limit": limit}
+        return [(r[0], r[1], r[2]) for r in self._read(Q["due_timers"], params)]
+
+    async def next_timer(self) -> float | None:
+        rows = self._read(Q["next_timer"])
+        return rows[0][0] if rows else None
+
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
-        self.db.execute(Q["heartbeat"], (engine_id, info, now))
+        self._write(Q["heartbeat"], {"engine": engine_id, "info": info, "now": now})
 
     async def release(self, engine_id: str) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute(Q["release_executions"], (engine_id,))
-        self.db.execute(Q["delete_engine"], (engine_id,))
-        self.db.execute("COMMIT")
+        self._write(Q["release_executions"], {"engine": engine_id})
+        self._write(Q["delete_engine"], {"engine": engine_id})
 
     async def send(
         self, execution_id: str, kind: str, name: str, payload: bytes, now: float
     ) -> None:
-        self.db.execute(Q["send"], (execution_id, kind, name, payload, now))
+        self._write(Q["send"], {"id": execution_id, "kind": kind, "name": name,
+                                "payload": payload, "now": now})  # fmt: skip
 
-    async def receive(self, engine_id: str, limit: int) -> list[InboxItem]:
-        rows = self.db.execute(Q["receive"], (engine_id, limit)).fetchall()
-        return [
-            InboxItem(
-                r["id"], r["execution_id"], r["kind"], r["name"], r["payload"], r["created_at"]
-            )
-            for r in rows
-        ]
+    async def receive(
+        self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
+    ) -> list[InboxItem]:
+        params = {**self._owned(engine_id, now, lease, runnable), "limit": limit}
+        return [_item(r) for r in self._read(Q["receive"], params)]
+
+    async def drop_stale(self, limit: int) -> list[InboxItem]:
+        return [_item(r) for r in self._write(Q["drop_stale"], {"limit": limit})]
+
+
+def _item(r: sqlite3.Row) -> InboxItem:
+    return InboxItem(
+        r["id"], r["execution_id"], r["kind"], r["name"], r["payload"], r["created_at"]
+    )
 
 
 def _parse(url: str) -> tuple[str, dict[str, str]]:

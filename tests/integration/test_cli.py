@@ -49,8 +49,8 @@ async def inbox_and_history(url: str, execution_id: str) -> tuple[int, list[ev.E
         history = await store.history(execution_id)
         rec = await store.get(execution_id)
         # nobody owns it after the CLI's engine stopped: look at the inbox as its next owner
-        await store.claim("probe", 1e12, 1.0, 10, {rec.workflow: rec.version})
-        return len(await store.receive("probe", 100)), history
+        runnable = {rec.workflow: rec.version}
+        return len(await store.receive("probe", 1e12, 1.0, 100, runnable)), history
 
 
 async def test_run_show_list_then_approve_and_a_later_engine_finishes(store_url):

@@ -89,19 +89,99 @@ async def test_a_failing_write_leaves_nothing_of_the_batch(store):
     assert len(await store.history("e1")) == 1
 
 
-async def test_inbox_items_reach_the_owner_only_and_are_consumed_by_a_commit(store):
-    await store.commit([start("mine", owner="engine-a"), start("theirs", owner="engine-b")])
+async def test_inbox_items_reach_the_owner_or_a_claimer_and_are_consumed_by_a_commit(store):
+    await store.lock()  # SQLite: the one engine on the file may take anything
+    await store.commit([
+        start("mine", owner="engine-a"), start("theirs", owner="engine-b"),
+        start("nobodys", owner=None, status="waiting"),
+    ])  # fmt: skip
+    now = time.time()
+    await store.heartbeat("engine-a", now, "")
+    await store.heartbeat("engine-b", now, "")
     await store.send("mine", "approve", "manager", b'{"ok":true}', NOW)
     await store.send("theirs", "cancel", "", b"null", NOW)
     await store.send("mine", "signal", "go", b"1", NOW + 1)
-    items = await store.receive("engine-a", 10)
-    assert [(i.execution_id, i.kind, i.name, i.payload) for i in items] == [
-        ("mine", "approve", "manager", b'{"ok":true}'),
-        ("mine", "signal", "go", b"1"),
-    ]
+    await store.send("nobodys", "signal", "wake", b"2", NOW + 2)
+
+    def receive(engine: str):
+        return store.receive(engine, now, 15.0, 10, {"wf": "v1"})
+
+    items = await receive("engine-a")
+    got = [(i.execution_id, i.kind, i.name, i.payload) for i in items]
+    expected = [("mine", "approve", "manager", b'{"ok":true}'), ("mine", "signal", "go", b"1")]
+    if store.exclusive:  # SQLite: the one engine on the file may take anything
+        expected.insert(1, ("theirs", "cancel", "", b"null"))
+    assert got == [*expected, ("nobodys", "signal", "wake", b"2")]
     await store.commit([Write("mine", [], inbox_done=[items[0].id], updated_at=NOW)])
-    assert [i.name for i in await store.receive("engine-a", 10)] == ["go"]
-    assert [i.kind for i in await store.receive("engine-b", 10)] == ["cancel"]
+    assert "manager" not in [i.name for i in await receive("engine-a")]
+    theirs = [i.name for i in await receive("engine-b")]
+    assert theirs == (["", "go", "wake"] if store.exclusive else ["", "wake"])
+    assert await store.receive("engine-a", now, 15.0, 10, {"other": "v1"}) == []
+
+
+async def test_requests_for_ended_executions_are_dropped_and_never_shadow_new_ones(store):
+    await store.commit([start("over", status="completed"), start("live")])
+    now = time.time()
+    await store.heartbeat("engine-a", now, "")
+    for i in range(150):
+        await store.send("over", "approve", "manager", b"null", NOW + i)
+    await store.send("live", "approve", "manager", b"null", NOW + 200)
+    got = await store.receive("engine-a", now, 15.0, 100, {"wf": "v1"})
+    assert [i.execution_id for i in got] == ["live"]
+    dropped = await store.drop_stale(100)
+    assert len(dropped) == 100 and {i.execution_id for i in dropped} == {"over"}
+    assert len(await store.drop_stale(100)) == 50 and await store.drop_stale(100) == []
+
+
+async def test_one_execution_is_claimed_when_it_wakes_unless_a_live_engine_owns_it(store):
+    await store.lock()  # SQLite: the one engine on the file may take anything
+    await store.commit([
+        start("asleep", owner="engine-dead", status="waiting"),
+        start("held", owner="engine-alive", status="waiting"),
+        start("done", owner=None, status="completed"),
+        start("old", owner=None, status="waiting", version="v0"),
+    ])  # fmt: skip
+    now = time.time()
+    await store.heartbeat("engine-dead", now - 60, "")
+    await store.heartbeat("engine-alive", now, "")
+    runnable = {"wf": "v1"}
+    got = await store.claim_one("engine-new", "asleep", now, 15.0, runnable)
+    assert got is not None and got.owner == "engine-new"
+    held = await store.claim_one("engine-new", "held", now, 15.0, runnable)
+    assert (held is not None) == store.exclusive
+    assert await store.claim_one("engine-new", "done", now, 15.0, runnable) is None
+    assert await store.claim_one("engine-new", "old", now, 15.0, runnable) is None
+    assert await store.claim_one("engine-new", "missing", now, 15.0, runnable) is None
+    # a waiting execution is not claimed in bulk: it is claimed when it wakes
+    await store.commit([start("idle", owner=None, status="waiting")])
+    assert [r.id for r in await store.claim("engine-new", now, 15.0, 10, runnable)] == []
+
+
+async def test_due_timers_are_found_earliest_first_for_what_an_engine_may_run(store):
+    await store.lock()  # SQLite: the one engine on the file may take anything
+    a, b, c = start("a", owner=None), start("b", owner="engine-alive"), start("c", owner=None)
+    a.timers_set = [("sleep:0", NOW + 5), ("approval:1", NOW + 50)]
+    b.timers_set = [("sleep:0", NOW + 1)]
+    c.timers_set = [("sleep:0", NOW + 3)]
+    await store.commit([a, b, c])
+    now = time.time()
+    await store.heartbeat("engine-alive", now, "")
+    due = await store.due_timers("engine-x", now, 15.0, NOW + 10, 10, {"wf": "v1"})
+    expected = [("c", "sleep:0", NOW + 3), ("a", "sleep:0", NOW + 5)]
+    if store.exclusive:
+        expected.insert(0, ("b", "sleep:0", NOW + 1))
+    assert due == expected
+    assert await store.due_timers("engine-x", now, 15.0, NOW + 10, 1, {"wf": "v1"}) == expected[:1]
+    assert await store.next_timer() == NOW + 1
+
+
+async def test_events_are_read_back_by_key_to_learn_a_lost_commit_s_fate(store):
+    await store.commit([start("e1")])
+    step = ev.StepScheduled(seq=2, at=NOW + 1, step="a")
+    await store.commit([Write("e1", [step], updated_at=NOW + 1)])
+    found = await store.events_at([("e1", 2), ("e1", 3), ("nope", 1)])
+    assert found == {("e1", 2): ev.encode_event(step)}
+    assert {r.id for r in await store.get_many(["e1", "nope"])} == {"e1"}
 
 
 async def test_claims_take_unfinished_runnable_executions_of_dead_or_no_engines(store):

@@ -65,18 +65,48 @@ SELECT data FROM events WHERE execution_id = $1 ORDER BY seq
 SELECT * FROM executions WHERE id = $1
 
 -- claim --
+-- Executions with work in flight (running) or waiting for fixed code (stuck); those
+-- that only wait (timers, approvals, signals) are claimed one by one when they wake.
 UPDATE executions SET owner = $1
 WHERE id IN (
     SELECT id FROM executions
-    WHERE status IN ('running', 'waiting', 'stuck')
+    WHERE status IN ('running', 'stuck')
       AND workflow || '@' || version = ANY($5::text[])
-      AND (owner IS NULL
-           OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
+      AND (owner IS NULL OR owner = $1 OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
     ORDER BY created_at
     LIMIT $4::int
     FOR UPDATE SKIP LOCKED
 )
 RETURNING *
+
+-- claim_one --
+UPDATE executions SET owner = $1
+WHERE id = $4
+  AND status IN ('running', 'waiting', 'stuck')
+  AND workflow || '@' || version = ANY($5::text[])
+  AND (owner IS NULL OR owner = $1 OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
+RETURNING *
+
+-- due_timers --
+SELECT t.execution_id, t.timer, t.fire_at FROM timers t
+JOIN executions e ON e.id = t.execution_id
+WHERE t.fire_at <= $4
+  AND e.status IN ('running', 'waiting', 'stuck')
+  AND e.workflow || '@' || e.version = ANY($6::text[])
+  AND (e.owner IS NULL OR e.owner = $1 OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
+ORDER BY t.fire_at
+LIMIT $5::int
+
+-- next_timer --
+SELECT min(fire_at) FROM timers
+
+-- events_at --
+SELECT e.execution_id, e.seq, e.data FROM events e
+JOIN unnest($1::text[], $2::int[]) AS k(execution_id, seq)
+  ON e.execution_id = k.execution_id AND e.seq = k.seq
+
+-- get_many --
+SELECT * FROM executions WHERE id = ANY($1::text[])
 
 -- heartbeat --
 INSERT INTO engines (id, info, heartbeat_at) VALUES ($1, $2, $3)
@@ -92,5 +122,19 @@ DELETE FROM engines WHERE id = $1
 INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES ($1, $2, $3, $4, $5)
 
 -- receive --
+-- Requests for executions this engine owns, or may claim (no live owner).
 SELECT i.* FROM inbox i JOIN executions e ON e.id = i.execution_id
-WHERE e.owner = $1 ORDER BY i.id LIMIT $2
+WHERE e.status IN ('running', 'waiting', 'stuck')
+  AND e.workflow || '@' || e.version = ANY($5::text[])
+  AND (e.owner IS NULL OR e.owner = $1 OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
+ORDER BY i.id LIMIT $4::int
+
+-- drop_stale --
+-- Requests that reached the inbox after their execution ended: nothing will take them.
+DELETE FROM inbox WHERE id IN (
+    SELECT i.id FROM inbox i LEFT JOIN executions e ON e.id = i.execution_id
+    WHERE e.id IS NULL OR e.status IN ('completed', 'failed', 'cancelled')
+    ORDER BY i.id LIMIT $1::int
+    FOR UPDATE OF i SKIP LOCKED
+)
+RETURNING *

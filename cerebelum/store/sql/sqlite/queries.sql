@@ -28,31 +28,76 @@ SELECT data FROM events WHERE execution_id = ? ORDER BY seq
 SELECT * FROM executions WHERE id = ?
 
 -- claim --
+-- Executions with work in flight (running) or waiting for fixed code (stuck); those
+-- that only wait (timers, approvals, signals) are claimed one by one when they wake.
 UPDATE executions SET owner = :engine
 WHERE id IN (
     SELECT id FROM executions
-    WHERE status IN ('running', 'waiting', 'stuck')
+    WHERE status IN ('running', 'stuck')
       AND workflow || '@' || version IN (SELECT value FROM json_each(:runnable))
-      AND (owner IS NULL OR :exclusive
+      AND (owner IS NULL OR :exclusive OR owner = :engine
            OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
     ORDER BY created_at
     LIMIT :limit
 )
 RETURNING *
 
+-- claim_one --
+UPDATE executions SET owner = :engine
+WHERE id = :id
+  AND status IN ('running', 'waiting', 'stuck')
+  AND workflow || '@' || version IN (SELECT value FROM json_each(:runnable))
+  AND (owner IS NULL OR :exclusive OR owner = :engine
+       OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
+RETURNING *
+
+-- due_timers --
+SELECT t.execution_id, t.timer, t.fire_at FROM timers t
+JOIN executions e ON e.id = t.execution_id
+WHERE t.fire_at <= :until
+  AND e.status IN ('running', 'waiting', 'stuck')
+  AND e.workflow || '@' || e.version IN (SELECT value FROM json_each(:runnable))
+  AND (e.owner IS NULL OR :exclusive OR e.owner = :engine
+       OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
+ORDER BY t.fire_at
+LIMIT :limit
+
+-- next_timer --
+SELECT min(fire_at) FROM timers
+
+-- events_at --
+SELECT e.execution_id, e.seq, e.data FROM events e
+JOIN json_each(:keys) k
+  ON e.execution_id = json_extract(k.value, '$[0]') AND e.seq = json_extract(k.value, '$[1]')
+
 -- heartbeat --
-INSERT INTO engines (id, info, heartbeat_at) VALUES (?, ?, ?)
+INSERT INTO engines (id, info, heartbeat_at) VALUES (:engine, :info, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
 -- release_executions --
-UPDATE executions SET owner = NULL WHERE owner = ?
+UPDATE executions SET owner = NULL WHERE owner = :engine
 
 -- delete_engine --
-DELETE FROM engines WHERE id = ?
+DELETE FROM engines WHERE id = :engine
 
 -- send --
-INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES (?, ?, ?, ?, ?)
+INSERT INTO inbox (execution_id, kind, name, payload, created_at)
+VALUES (:id, :kind, :name, :payload, :now)
 
 -- receive --
+-- Requests for executions this engine owns, or may claim (no live owner).
 SELECT i.* FROM inbox i JOIN executions e ON e.id = i.execution_id
-WHERE e.owner = ? ORDER BY i.id LIMIT ?
+WHERE e.status IN ('running', 'waiting', 'stuck')
+  AND e.workflow || '@' || e.version IN (SELECT value FROM json_each(:runnable))
+  AND (e.owner IS NULL OR :exclusive OR e.owner = :engine
+       OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
+ORDER BY i.id LIMIT :limit
+
+-- drop_stale --
+-- Requests that reached the inbox after their execution ended: nothing will take them.
+DELETE FROM inbox WHERE id IN (
+    SELECT i.id FROM inbox i LEFT JOIN executions e ON e.id = i.execution_id
+    WHERE e.id IS NULL OR e.status IN ('completed', 'failed', 'cancelled')
+    ORDER BY i.id LIMIT :limit
+)
+RETURNING *
