@@ -10,7 +10,8 @@ CREATE TABLE executions (
     parent_id   TEXT,
     owner       TEXT,
     created_at  DOUBLE PRECISION NOT NULL,
-    updated_at  DOUBLE PRECISION NOT NULL
+    updated_at  DOUBLE PRECISION NOT NULL,
+    waiting_for TEXT
 );
 CREATE INDEX executions_status ON executions (status, created_at);
 CREATE INDEX executions_workflow ON executions (workflow, created_at);
@@ -49,3 +50,11 @@ CREATE TABLE inbox (
     created_at   DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX inbox_execution ON inbox (execution_id, id);
+
+CREATE TABLE blueprints (
+    version    TEXT PRIMARY KEY,
+    workflow   TEXT NOT NULL,
+    label      TEXT NOT NULL,
+    blueprint  BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);

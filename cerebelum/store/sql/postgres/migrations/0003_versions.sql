@@ -1,0 +1,11 @@
+-- Versioning of graph workflows: what a stranded execution waits for, and every
+-- blueprint an execution was started on, so that a later engine can compare.
+ALTER TABLE executions ADD COLUMN waiting_for TEXT;
+
+CREATE TABLE blueprints (
+    version    TEXT PRIMARY KEY,
+    workflow   TEXT NOT NULL,
+    label      TEXT NOT NULL,
+    blueprint  BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
