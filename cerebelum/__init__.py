@@ -54,6 +54,7 @@ from cerebelum.errors import (
     StoreError,
     StoreLockedError,
     StoreUnavailableError,
+    VersionMismatchError,
     WorkflowNotFoundError,
 )
 
@@ -83,6 +84,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreUnavailableError",
+    "VersionMismatchError",
     "VirtualClock",
     "Workflow",
     "WorkflowNotFoundError",

@@ -51,6 +51,7 @@ from . import _code
 from ._code_state import CodeState, decide_code, evolve_code, fold_code
 from ._context import ActivityInfo
 from ._decide import decide
+from ._migrate import Versions, VersionState
 from ._requests import Requests
 from ._results import ExecutionError, ExecutionInfo, ExecutionResult, summarize_steps
 from ._run import Handle, Run
@@ -67,7 +68,7 @@ _SETTLES = (ev.ActivityCompleted, ev.ActivityFailed, ev.TimerFired, ev.ApprovalR
             ev.SignalDelivered, ev.ChildEnded)  # fmt: skip
 
 
-class Engine(Requests, Waits):
+class Engine(Requests, Waits, Versions):
     """Runs workflows durably, embedded in this process.
 
     ``Engine()`` uses ``./cerebelum.db`` (or ``$CEREBELUM_DB``); ``Engine("postgresql://...")``
@@ -116,6 +117,7 @@ class Engine(Requests, Waits):
         self._timers = TimerQueue()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._versions = VersionState()
         self._open = False
         self._closing = False
 
@@ -248,13 +250,15 @@ class Engine(Requests, Waits):
             existing = await self._existing(id, workflow)
             if existing is not None:
                 return existing
+        await self._keep_blueprint(workflow)
         eid = id or uuid.uuid4().hex
         run = self._new_run(eid, workflow)
         run.creating = True
         run.parent_id = parent_id
         self._runs[eid] = run
         self._apply(run, ev.ExecutionStarted, workflow=workflow.name, version=workflow.version,
-                    kind=workflow.kind, inputs=ev.Raw(raw), parent_id=parent_id)  # fmt: skip
+                    kind=workflow.kind, inputs=ev.Raw(raw), parent_id=parent_id,
+                    label=workflow.label)  # fmt: skip
         if run.kind == "code":
             self._start_coroutine(run)
         try:
@@ -299,6 +303,8 @@ class Engine(Requests, Waits):
 
         Raises:
             NonDeterminismError: the execution is stuck (its code no longer matches its history).
+            VersionMismatchError: the execution waits for a version of its workflow that no
+                engine here runs (rather than waiting for ever); see ``migrate``.
         """
         self._require_open()
         async with asyncio.timeout(timeout):
@@ -318,6 +324,9 @@ class Engine(Requests, Waits):
                     raise NonDeterminismError(
                         (rec.error or {}).get("message", "stuck"), execution_id=execution_id
                     )
+                unrunnable = self._unrunnable(rec)
+                if unrunnable is not None:
+                    raise unrunnable
                 await asyncio.sleep(self.poll_interval)
 
     async def run_child(
@@ -626,6 +635,9 @@ class Engine(Requests, Waits):
                         await self._resume()
                     last_claim = now
                 for item in await self.store.receive(self.id, 100):
+                    if item.kind == "migrate":
+                        await self._take_migrate(item)
+                        continue
                     if item.execution_id in self._evicted:
                         await self._load(item.execution_id)
                     self._receive(item)
@@ -648,6 +660,7 @@ class Engine(Requests, Waits):
             if rec.id in self._runs or rec.id in self._evicted:
                 continue
             self._revive(rec, await self.store.history(rec.id), rearm=True)
+        await self._adopt_stranded(runnable)  # executions left at other versions
 
     def _revive(self, rec: ExecutionRecord, history: list[ev.Event], rearm: bool) -> Run:
         wf = self.workflow(rec.workflow)
@@ -669,6 +682,7 @@ class Engine(Requests, Waits):
         else:
             for step in state.in_flight():
                 self._buffer_started(run, step, state.node(step).attempt + 1)
+            self._after_migration(run, history)
         return run
 
 
