@@ -210,7 +210,9 @@ async def _checked(
     return rec, history
 
 
-async def _changed(store: Store, rec: ExecutionRecord, wf: Any, history: list[ev.Event]) -> list[str]:
+async def _changed(
+    store: Store, rec: ExecutionRecord, wf: Any, history: list[ev.Event]
+) -> list[str]:
     old = await store.blueprint(rec.version)
     if old is None:
         return sorted(touched_nodes(history))  # not known: say which ones it went through
@@ -321,7 +323,11 @@ class Versions:
                 await self._move(rec, wf, history, forced=False, by=self.id, changed=[])
                 continue
             at = describe_version(rec.version, history_label(history))
-            why = "its blueprint was not kept" if old is None else f"changed: {', '.join(changed or [])}"
+            why = (
+                "its blueprint was not kept"
+                if old is None
+                else f"changed: {', '.join(changed or [])}"
+            )
             logger.info("execution %s of %s stays at version %s (%s)", rec.id, rec.workflow,
                         at, why, extra={"execution_id": rec.id})  # fmt: skip
             owner = self.id if self.store.exclusive else None

@@ -267,7 +267,7 @@ class SQLiteStore(Store):
 
     async def blueprint(self, version: str) -> StoredBlueprint | None:
         row = self.db.execute(Q["get_blueprint"], (version,)).fetchone()
-        return StoredBlueprint(*(row[k] for k in row.keys())) if row else None
+        return StoredBlueprint(*tuple(row)) if row else None
 
     async def stranded(
         self, engine_id: str, now: float, lease: float, limit: int,
