@@ -143,6 +143,8 @@ async def test_an_execution_that_cannot_follow_waits_for_its_version_and_nothing
         assert f"waiting for version 1@{old}" in shown.stdout, shown.stdout
         listed = await acli(store_url, "list")
         assert listed.stdout.count(f"waiting for version 1@{old}") == 2, listed.stdout
+        approved = await acli(store_url, "approve", "o3", "review")
+        assert approved.returncode == 1 and "move it first" in approved.stderr
         as_json = await acli(store_url, "list", "--json")
         assert {json.loads(line)["waiting_for"] for line in as_json.stdout.splitlines()} == {
             f"version 1@{old}"
