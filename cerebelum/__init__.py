@@ -57,6 +57,7 @@ from cerebelum.errors import (
     StoreFullError,
     StoreLockedError,
     StoreUnavailableError,
+    VersionMismatchError,
     WorkflowNotFoundError,
 )
 
@@ -89,6 +90,7 @@ __all__ = [
     "StoreFullError",
     "StoreLockedError",
     "StoreUnavailableError",
+    "VersionMismatchError",
     "VirtualClock",
     "Workflow",
     "WorkflowNotFoundError",

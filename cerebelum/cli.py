@@ -5,7 +5,7 @@ name (default ``$CEREBELUM_DB``, else ``./cerebelum.db``). ``run`` starts an eng
 others use the store directly, so they work beside a running engine, including the
 one engine a SQLite file allows: ``approve``, ``reject``, ``signal`` and ``cancel`` are
 checked against the history and left in the store's inbox for the engine that runs
-the execution. A command that cannot do what it is asked prints one line on stderr,
+the execution (``migrate`` too, when an engine holds the execution). A command that cannot do what it is asked prints one line on stderr,
 exits 2 (a wrong argument) or 1 (anything else), and writes nothing.
 """
 
@@ -327,7 +327,8 @@ def list_(settings: _Settings, status: str | None, workflow: str | None, limit: 
     if as_json:
         for r in records:
             click.echo(_dump({"id": r.id, "workflow": r.workflow, "status": r.status,
-                              "created_at": r.created_at, "updated_at": r.updated_at}))  # fmt: skip
+                              "waiting_for": r.waiting_for, "created_at": r.created_at,
+                              "updated_at": r.updated_at}))  # fmt: skip
         return
     if not records:
         click.echo("no executions", err=True)
@@ -336,7 +337,7 @@ def list_(settings: _Settings, status: str | None, workflow: str | None, limit: 
     for column in (0, 2, 3, 4):
         table.columns[column].no_wrap = True
     for r in records:
-        table.add_row(escape(r.id), escape(r.workflow), r.status,
+        table.add_row(escape(r.id), escape(r.workflow), _status(r),
                       _when(r.created_at, short=True), _when(r.updated_at, short=True))  # fmt: skip
     out.print(table)
 
@@ -364,6 +365,7 @@ def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
             "id": rec.id, "workflow": rec.workflow, "version": rec.version, "kind": rec.kind,
             "status": rec.status, "inputs": decode_json(rec.inputs), "output": output,
             "error": rec.error, "parent_id": rec.parent_id, "owner": rec.owner,
+            "waiting_for": rec.waiting_for,
             "created_at": rec.created_at, "updated_at": rec.updated_at,
             "steps": [{"name": s.name, "status": s.status, "attempts": s.attempts,
                        "started_at": _timestamp(s.started_at),
@@ -389,10 +391,21 @@ def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
         out.print(line if len(line) <= 240 else line[:239] + "…", markup=False)
 
 
+def _status(rec: Any) -> str:
+    """The status, or what an execution no engine can run waits for."""
+    return f"waiting for {rec.waiting_for}" if rec.waiting_for else rec.status
+
+
 def _print_execution(rec: Any, output: Any) -> None:
     kind = f"{rec.kind}, version {rec.version}"
     out.print(f"[bold]{escape(rec.id)}[/]  {escape(rec.workflow)} ({kind})")
-    out.print(f"status   {rec.status}")
+    out.print(f"status   {rec.status}", markup=False)
+    if rec.waiting_for:
+        out.print(
+            f"         waiting for {rec.waiting_for}: no engine here runs it "
+            f"('cerebelum migrate {rec.id} --module ...' moves it to the current version)",
+            markup=False,
+        )
     out.print(f"started  {_when(rec.created_at)}   updated {_when(rec.updated_at)}")
     if rec.parent_id:
         out.print(f"parent   {rec.parent_id}", markup=False)
@@ -480,6 +493,59 @@ def signal(settings: _Settings, execution_id: str, name: str, data: str | None) 
 def cancel(settings: _Settings, execution_id: str, reason: str) -> None:
     """Cancel an execution and its children."""
     _send(settings, execution_id, "cancel", "", reason)
+
+
+@main.command()
+@click.argument("execution_id", metavar="ID")
+@click.option(
+    "--module", "module_name", required=True, metavar="MODULE",
+    help="The module (or path/to/file.py) that defines the workflow as it is now.",
+)  # fmt: skip
+@_db_option
+@click.pass_obj
+def migrate(settings: _Settings, execution_id: str, module_name: str) -> None:
+    """Move an execution onto the current version of its graph workflow.
+
+    For an execution waiting for a version no engine runs: you say that the change is
+    safe for it. Refused when a step it went through is gone (or became another kind
+    of node). Recorded in its history, with where it was done from.
+    """
+    from cerebelum import events as ev
+    from cerebelum.dsl._workflow import lookup_workflow
+    from cerebelum.engine._migrate import describe_version, migrate_from_outside, operator
+
+    _load_workflow_module(module_name)
+
+    async def move(store: Store) -> tuple[str, str, Any]:
+        rec = await store.get(execution_id)
+        if rec is None:
+            raise ExecutionNotFoundError(f"no execution has the id {execution_id!r} in {store.url}")
+        wf = lookup_workflow(rec.workflow)
+        done = await migrate_from_outside(store, wf, execution_id, operator(), time.time())
+        last = (await store.history(execution_id))[-1] if done == "moved" else None
+        before = rec.version
+        if isinstance(last, ev.ExecutionMigrated):
+            before = describe_version(last.from_version, last.from_label)
+        return done, before, wf
+
+    done, before, wf = _run(settings, _with_store(settings.db, move))
+    to = describe_version(wf.version, wf.label)
+    if done == "sent":
+        click.echo(f"migrate sent to execution {execution_id}; the engine that holds it "
+                   f"moves it to version {to}")  # fmt: skip
+    else:
+        click.echo(f"execution {execution_id} of {wf.name} moved from version {before} to {to}")
+
+
+def _load_workflow_module(module_name: str) -> None:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        _import(module_name)
+    except ModuleNotFoundError as exc:
+        _fail(f"cannot import {module_name!r}: {exc}", 2)
+    except Exception as exc:  # the module itself is broken: say where
+        _fail(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}{_where(exc)}", 2)
 
 
 @main.command()

@@ -99,6 +99,15 @@ class ExecutionStuckError(CerebelumError):
 
     kind = "non_determinism"
 
+class VersionMismatchError(CerebelumError):
+    """The execution waits for a version of its workflow that no engine here runs.
+
+    Its blueprint changed in a way it cannot follow by itself (a node it went through
+    is defined otherwise now). ``err.waiting_for`` says which version ("version
+    1@3f2a9c1d00aa1122"); an engine running that version takes it, or
+    ``cerebelum migrate`` / ``engine.migrate`` moves it to the current one.
+    """
+
 
 class NonDeterminismError(BaseException):
     """The workflow's code asked for something other than its history holds.

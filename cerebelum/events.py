@@ -37,6 +37,7 @@ __all__ = [
     "ExecutionCancelled",
     "ExecutionCompleted",
     "ExecutionFailed",
+    "ExecutionMigrated",
     "ExecutionStarted",
     "ExecutionStuck",
     "MarkerRecorded",
@@ -88,13 +89,35 @@ class Event(msgspec.Struct, tag=True, kw_only=True, omit_defaults=True):
 
 
 class ExecutionStarted(Event):
-    """An execution of ``workflow`` (blueprint ``version``) began with ``inputs``."""
+    """An execution of ``workflow`` (blueprint ``version``) began with ``inputs``.
+
+    ``label`` is the version its author named (``@workflow(version="2")``), if any.
+    """
 
     workflow: str
     version: str
     kind: str = "graph"
     inputs: Raw = NULL
     parent_id: str | None = None
+    label: str = ""
+
+
+class ExecutionMigrated(Event):
+    """From here on the execution follows blueprint ``to_version`` instead of ``from_version``.
+
+    An engine does it by itself when every node the history touched is defined the
+    same in both blueprints; an operator may force it (``forced``, with ``by`` saying
+    from where: host and pid) when only the nodes' names and kinds still match;
+    ``changed`` lists the touched nodes whose definition differs.
+    """
+
+    from_version: str
+    to_version: str
+    from_label: str = ""
+    to_label: str = ""
+    forced: bool = False
+    by: str = ""
+    changed: list[str] = []
 
 
 class StepScheduled(Event):
@@ -349,6 +372,7 @@ AnyEvent = (
     | ChildStarted
     | ChildEnded
     | ExecutionStuck
+    | ExecutionMigrated
     | ExecutionCompleted
     | ExecutionFailed
     | ExecutionCancelled

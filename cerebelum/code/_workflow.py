@@ -19,10 +19,12 @@ class CodeWorkflow:
         kind: ``"code"``.
         version: always ``"code"``: executions resume on any version of the code, and
             the journal check (NonDeterminismError) guards them instead.
+        label: the version its author named (``@workflow(version=...)``): recorded only.
     """
 
     kind = "code"
     version = "code"
+    label = ""
     blueprint = None
 
     def __init__(self, fn: Callable[..., Any], name: str) -> None:

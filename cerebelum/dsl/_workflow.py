@@ -21,12 +21,16 @@ class Workflow:
         name: the workflow's name, as stored with each execution.
         kind: ``"graph"``.
         blueprint: the compiled graph, plain data.
-        version: the blueprint's hash; an execution resumes only on the same version.
+        version: the blueprint's hash; an execution resumes on the same version, or
+            moves to another one when the nodes it went through are defined the same
+            there (see docs/versioning.md).
+        label: the version its author named (``@workflow(version="2")``), or ``""``.
     """
 
-    def __init__(self, fn: Callable[..., Any], name: str) -> None:
+    def __init__(self, fn: Callable[..., Any], name: str, label: str = "") -> None:
         self.fn = fn
         self.name = name
+        self.label = label
         self.kind = "graph"
         builder = WorkflowBuilder(name)
         fn(builder)
@@ -42,13 +46,16 @@ class Workflow:
         return self.blueprint.version
 
     def __repr__(self) -> str:
-        return f"<workflow {self.name} ({self.kind}, version {self.version})>"
+        label = f"{self.label}, " if self.label else ""
+        return f"<workflow {self.name} ({self.kind}, version {label}{self.version})>"
 
 
 _registry: dict[str, Any] = {}  # Workflow or CodeWorkflow
 
 
-def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+def workflow(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None, version: str | None = None
+) -> Any:
     """Declare a workflow.
 
     ``@workflow def f(wf): wf.timeline(a >> b)`` declares a graph workflow: the function
@@ -59,6 +66,10 @@ def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None) -
 
     Args:
         name: the workflow's name (default: the function's name).
+        version: a name for this version of the workflow ("2", "2024-06-rollout"), shown
+            beside the blueprint's hash in histories, logs and the CLI. What may resume
+            where is still decided by the blueprint: see docs/versioning.md. On a code
+            workflow it is only recorded.
 
     Raises:
         DefinitionError: the workflow is not valid; the message names the step.
@@ -69,10 +80,17 @@ def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None) -
         if not callable(func) or not wf_name:
             raise DefinitionError(f"@workflow needs a function, not {func!r}")
         _check_unique(wf_name, func)
+        if version is not None and (not isinstance(version, str) or not version.strip()):
+            raise DefinitionError(
+                f"workflow {wf_name!r}: version must be a non-empty string, not {version!r}",
+                workflow=wf_name,
+            )
+        label = version or ""
         if inspect.iscoroutinefunction(func):
             from cerebelum.code._workflow import CodeWorkflow
 
             code_wf = CodeWorkflow(func, wf_name)
+            code_wf.label = label
             _registry[wf_name] = code_wf
             return code_wf
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
@@ -86,7 +104,7 @@ def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None) -
                 f"builder (def {wf_name}(wf)), not {len(params)}; a code workflow is an 'async def'",
                 workflow=wf_name,
             )
-        wf = Workflow(func, wf_name)
+        wf = Workflow(func, wf_name, label)
         _registry[wf_name] = wf
         return wf
 

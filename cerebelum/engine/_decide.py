@@ -64,7 +64,8 @@ class _Decider:
 
     def react(self, event: ev.Event) -> None:
         match event:
-            case ev.ExecutionStarted():
+            case ev.ExecutionStarted() | ev.ExecutionMigrated():
+                # after a migration, nodes the new blueprint added behind resolved ones are due
                 self.propagate([n.name for n in self.bp.nodes])
             case (
                 ev.StepCompleted(step=name, route=route)

@@ -51,6 +51,7 @@ from ._code_state import CodeState, decide_code, evolve_code, fold_code
 from ._commit import Committer, Duplicate, Moved
 from ._context import ActivityInfo
 from ._decide import decide
+from ._migrate import Versions, VersionState
 from ._requests import Requests
 from ._results import ExecutionError, ExecutionInfo, ExecutionResult, summarize_steps
 from ._run import Handle, Run, check_id
@@ -67,7 +68,7 @@ _SETTLES = (ev.ActivityCompleted, ev.ActivityFailed, ev.TimerFired, ev.ApprovalR
             ev.SignalDelivered, ev.ChildEnded)  # fmt: skip
 
 
-class Engine(Requests, Waits, Committer):
+class Engine(Requests, Waits, Committer, Versions):
     """Runs workflows durably, embedded in this process.
 
     ``Engine()`` uses ``./cerebelum.db`` (or ``$CEREBELUM_DB``); ``Engine("postgresql://...")``
@@ -119,6 +120,7 @@ class Engine(Requests, Waits, Committer):
         self._timers = TimerQueue()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._versions = VersionState()
         self._open = False
         self._closing = False
 
@@ -252,6 +254,7 @@ class Engine(Requests, Waits, Committer):
                 existing = self._running(id, workflow)
             if existing is not None:
                 return existing
+        await self._keep_blueprint(workflow)
         eid = id or uuid.uuid4().hex
         run = self._new_run(eid, workflow)
         run.creating = True
@@ -259,7 +262,8 @@ class Engine(Requests, Waits, Committer):
         run.parent_id = parent_id
         self._runs[eid] = run
         self._apply(run, ev.ExecutionStarted, workflow=workflow.name, version=workflow.version,
-                    kind=workflow.kind, inputs=ev.Raw(raw), parent_id=parent_id)  # fmt: skip
+                    kind=workflow.kind, inputs=ev.Raw(raw), parent_id=parent_id,
+                    label=workflow.label)  # fmt: skip
         if run.kind == "code":
             self._start_coroutine(run)
         try:
@@ -315,6 +319,8 @@ class Engine(Requests, Waits, Committer):
             ExecutionNotFoundError: no such execution.
             ExecutionStuckError: its code no longer matches its history.
             TimeoutError: ``timeout`` seconds passed first.
+            VersionMismatchError: the execution waits for a version of its workflow that no
+                engine here runs (rather than waiting for ever); see ``migrate``.
         """
         self._require_open()
         check_id(execution_id)
@@ -330,14 +336,18 @@ class Engine(Requests, Waits, Committer):
                     continue  # this engine has loaded it meanwhile
                 if rec.status in TERMINAL:
                     return ExecutionResult.from_record(rec)
+                unrunnable = self._unrunnable(rec)
+                if unrunnable is not None:
+                    raise unrunnable
                 raise ExecutionStuckError(
                     (rec.error or {}).get("message", "stuck"), execution_id=execution_id
                 )
 
     async def _watch(self, execution_id: str) -> ExecutionRecord | None:
-        """The execution's row once it has ended or is stuck; ``None`` once it is loaded here."""
+        """The execution's row once it has ended, is stuck or waits for another version;
+        ``None`` once it is loaded here."""
         rec = await self._record(execution_id)
-        if rec.status in TERMINAL or rec.status == ExecutionStatus.STUCK:
+        if _settled(rec):
             return rec
         fut: asyncio.Future[ExecutionRecord | None] = asyncio.get_running_loop().create_future()
         self._watched.setdefault(execution_id, []).append(fut)
@@ -358,7 +368,7 @@ class Engine(Requests, Waits, Committer):
         ended = {
             r.id: r
             for r in (await self.store.get_many(ids) if ids else [])
-            if r.status in TERMINAL or r.status == ExecutionStatus.STUCK
+            if _settled(r)
         }
         for eid, waiters in list(self._watched.items()):
             if eid in self._runs or eid in ended:
@@ -595,23 +605,25 @@ class Engine(Requests, Waits, Committer):
             except Exception:
                 logger.warning("engine %s: polling the store failed", self.id, exc_info=True)
 
-    def _versions(self) -> dict[str, str]:
+    def _runnable_versions(self) -> dict[str, str]:
         return {name: wf.version for name, wf in self._runnable().items()}
 
     async def _take_requests(self) -> None:
         """Requests from other processes for executions this engine owns or may claim."""
         items = await self.store.receive(
-            self.id, self._wall.timestamp(), self.lease, 100, self._versions()
+            self.id, self._wall.timestamp(), self.lease, 100, self._runnable_versions()
         )
         for item in items:
-            if item.execution_id in self._runs or await self._load(item.execution_id):
+            if item.kind == "migrate":
+                await self._take_migrate(item)
+            elif item.execution_id in self._runs or await self._load(item.execution_id):
                 self._receive(item)
 
     async def _scan_timers(self) -> None:
         """Fire the due timers of executions that wait in the store, not in memory."""
         due = await self.store.due_timers(
             self.id, self._wall.timestamp(), self.lease, self.clock.timestamp(), 500,
-            self._versions(),
+            self._runnable_versions(),
         )  # fmt: skip
         for eid, timer, fire_at in due:
             if eid not in self._runs:
@@ -624,12 +636,13 @@ class Engine(Requests, Waits, Committer):
         they wake: a store with a million sleeping executions opens as fast as an empty one.
         """
         records = await self.store.claim(
-            self.id, self._wall.timestamp(), self.lease, 10_000, self._versions()
+            self.id, self._wall.timestamp(), self.lease, 10_000, self._runnable_versions()
         )
         for rec in records:
             if rec.id in self._runs or rec.id in self._loading:
                 continue
             self._revive(rec, await self.store.history(rec.id))
+        await self._adopt_stranded(self._runnable())  # executions left at other versions
 
     def _revive(self, rec: ExecutionRecord, history: list[ev.Event]) -> Run:
         wf = self.workflow(rec.workflow)
@@ -650,8 +663,16 @@ class Engine(Requests, Waits, Committer):
         else:
             for step in state.in_flight():
                 self._buffer_started(run, step, state.node(step).attempt + 1)
+            self._after_migration(run, history)
         return run
 
+
+
+def _settled(rec: ExecutionRecord) -> bool:
+    """Whether waiting for this execution's result can end now (one way or another)."""
+    return (
+        rec.status in TERMINAL or rec.status == ExecutionStatus.STUCK or rec.waiting_for is not None
+    )
 
 
 async def _stop(tasks: list[asyncio.Task[Any]]) -> None:

@@ -65,6 +65,14 @@ async def send_request(
             f"execution {execution_id!r} is {rec.status}: nothing waits for {kind}",
             execution_id=execution_id,
         )
+    if rec.waiting_for is not None and kind in ("approve", "reject"):
+        # it would lie in the inbox with nobody to take it: say so now (see _migrate.py)
+        raise InvalidRequestError(
+            f"execution {execution_id!r} waits for {rec.waiting_for}, which no engine runs: "
+            f"move it first ('cerebelum migrate {execution_id} --module ...'), or start an "
+            "engine on that version",
+            execution_id=execution_id,
+        )
     if kind == "signal" and rec.kind != "code":
         raise InvalidRequestError(
             f"execution {execution_id!r} is a graph workflow: it takes approvals, not signals",

@@ -106,6 +106,8 @@ class ExecutionInfo:
     error: ExecutionError | None = None
     owner: str | None = None
     steps: list[StepInfo] = field(default_factory=list)
+    #: What it waits for when no engine here runs its version ("version 1@3f2a..."), else None.
+    waiting_for: str | None = None
 
     @classmethod
     def from_record(
@@ -123,6 +125,7 @@ class ExecutionInfo:
             error=ExecutionError.from_dict(rec.error),
             owner=rec.owner,
             steps=steps or [],
+            waiting_for=rec.waiting_for,
         )
 
 

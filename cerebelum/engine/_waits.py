@@ -136,7 +136,7 @@ class Waits:
         self._loading[eid] = fut
         try:
             rec = await self.store.claim_one(
-                self.id, eid, self._wall.timestamp(), self.lease, self._versions()
+                self.id, eid, self._wall.timestamp(), self.lease, self._runnable_versions()
             )
             run = self._runs.get(eid)
             if run is None and rec is not None:

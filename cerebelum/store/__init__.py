@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 
-from ._base import ExecutionRecord, InboxItem, Store, Write
+from ._base import ExecutionRecord, InboxItem, Store, StoredBlueprint, Write
 
 __all__ = [
     "DEFAULT_URL",
     "ExecutionRecord",
     "InboxItem",
     "Store",
+    "StoredBlueprint",
     "Write",
     "default_url",
     "open_store",

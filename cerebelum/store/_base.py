@@ -8,7 +8,7 @@ from typing import Any
 
 from cerebelum.events import Event
 
-__all__ = ["ExecutionRecord", "InboxItem", "Store", "Write"]
+__all__ = ["ExecutionRecord", "InboxItem", "Store", "StoredBlueprint", "Write"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,19 @@ class ExecutionRecord:
     owner: str | None
     created_at: float
     updated_at: float
+    #: What a graph execution no engine can run waits for ("version 1 (3f2a...)"), else None.
+    waiting_for: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredBlueprint:
+    """A blueprint some execution was started on, kept so a later engine can compare."""
+
+    version: str
+    workflow: str
+    label: str
+    blueprint: bytes
+    created_at: float
 
 
 @dataclass(frozen=True)
@@ -35,7 +48,7 @@ class InboxItem:
 
     id: int
     execution_id: str
-    kind: str  # approve | reject | cancel
+    kind: str  # approve | reject | signal | cancel | migrate
     name: str
     payload: bytes
     created_at: float
@@ -173,6 +186,50 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def drop_stale(self, limit: int) -> list[InboxItem]:
         """Delete and return requests whose execution has ended (nothing would take them)."""
+
+    # --- versions of graph workflows (cerebelum/engine/_migrate.py) ----------------------
+
+    @abc.abstractmethod
+    async def save_blueprint(
+        self, version: str, workflow: str, label: str, blueprint: bytes, now: float
+    ) -> None:
+        """Keep the blueprint ``version`` (its hash); a version already kept is left as it is."""
+
+    @abc.abstractmethod
+    async def blueprint(self, version: str) -> StoredBlueprint | None:
+        """The blueprint kept under ``version``."""
+
+    @abc.abstractmethod
+    async def stranded(
+        self, engine_id: str, now: float, lease: float, limit: int,
+        runnable: dict[str, str], everything: bool,
+    ) -> list[ExecutionRecord]:  # fmt: skip
+        """Unfinished graph executions of the workflows in ``runnable`` at other versions.
+
+        Only those no live engine holds (but ``engine_id``); with ``everything`` false,
+        only those not yet marked as waiting for their version.
+        """
+
+    @abc.abstractmethod
+    async def set_waiting(
+        self, execution_id: str, waiting_for: str | None, owner: str | None
+    ) -> None:
+        """Say what the execution waits for; ``owner``, when given, holds it meanwhile."""
+
+    @abc.abstractmethod
+    async def move(
+        self, execution_id: str, from_version: str, to_version: str, event: Event,
+        owner: str | None, now: float, lease: float,
+    ) -> bool:  # fmt: skip
+        """Put the execution on ``to_version`` and append ``event`` (ExecutionMigrated), at once.
+
+        Only while it is unfinished, at ``from_version``, and held by no live engine but
+        ``owner``; ``owner`` (when given) takes it. False when that no longer holds.
+        """
+
+    @abc.abstractmethod
+    async def engine_alive(self, engine_id: str, now: float, lease: float) -> bool:
+        """Whether ``engine_id`` heartbeat within the last ``lease`` seconds."""
 
     async def lock(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Become the only engine on this store, where the store needs that (SQLite)."""

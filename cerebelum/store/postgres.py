@@ -27,7 +27,7 @@ from cerebelum.events import Event, decode_events, encode_event
 from cerebelum.serde import decode_json, encode_json
 
 from . import _sql
-from ._base import ExecutionRecord, InboxItem, Store, Write
+from ._base import ExecutionRecord, InboxItem, Store, StoredBlueprint, Write
 
 __all__ = ["PostgresStore", "mask_url"]
 
@@ -64,6 +64,7 @@ def _record(row: Any) -> ExecutionRecord:
         owner=row["owner"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        waiting_for=row["waiting_for"],
     )
 
 
@@ -316,6 +317,60 @@ class PostgresStore(Store):
 
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
         await self._run(lambda c: c.execute(Q["heartbeat"], engine_id, info, now))
+
+    # --- versions ------------------------------------------------------------------------
+
+    async def save_blueprint(
+        self, version: str, workflow: str, label: str, blueprint: bytes, now: float
+    ) -> None:
+        await self._run(
+            lambda c: c.execute(Q["save_blueprint"], version, workflow, label, blueprint, now)
+        )
+
+    async def blueprint(self, version: str) -> StoredBlueprint | None:
+        row = await self._run(lambda c: c.fetchrow(Q["get_blueprint"], version))
+        return StoredBlueprint(*row.values()) if row else None
+
+    async def stranded(
+        self, engine_id: str, now: float, lease: float, limit: int,
+        runnable: dict[str, str], everything: bool,
+    ) -> list[ExecutionRecord]:  # fmt: skip
+        names = list(runnable)
+        keys = [f"{name}@{version}" for name, version in runnable.items()]
+        rows = await self._run(lambda c: c.fetch(Q["stranded"], names, keys, everything,
+                                                 engine_id, now, lease, limit))  # fmt: skip
+        return [_record(r) for r in rows]
+
+    async def set_waiting(
+        self, execution_id: str, waiting_for: str | None, owner: str | None
+    ) -> None:
+        await self._run(lambda c: c.execute(Q["set_waiting"], waiting_for, owner, execution_id))
+
+    async def move(
+        self, execution_id: str, from_version: str, to_version: str, event: Event,
+        owner: str | None, now: float, lease: float,
+    ) -> bool:  # fmt: skip
+        import asyncpg
+
+        async def move(conn: Any) -> bool:
+            async with conn.transaction():
+                done = await conn.execute(
+                    Q["move"], execution_id, from_version, to_version, owner, now, lease
+                )
+                if done != "UPDATE 1":
+                    return False
+                await conn.execute(Q["insert_event"], execution_id, event.seq,
+                                   type(event).__name__, event.at, encode_event(event))  # fmt: skip
+                return True
+
+        try:
+            return await self._run(move)
+        except asyncpg.UniqueViolationError:  # someone appended that seq meanwhile
+            return False
+
+    async def engine_alive(self, engine_id: str, now: float, lease: float) -> bool:
+        row = await self._run(lambda c: c.fetchrow(Q["engine_alive"], engine_id, now - lease))
+        return row is not None
 
     async def release(self, engine_id: str) -> None:
         async def release(conn: Any) -> None:

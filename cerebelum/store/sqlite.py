@@ -28,7 +28,7 @@ from cerebelum.events import Event, decode_events, encode_event
 from cerebelum.serde import decode_json, encode_json
 
 from . import _sql
-from ._base import ExecutionRecord, InboxItem, Store, Write
+from ._base import ExecutionRecord, InboxItem, Store, StoredBlueprint, Write
 
 __all__ = ["SQLiteStore"]
 
@@ -51,6 +51,7 @@ def _record(row: sqlite3.Row) -> ExecutionRecord:
         owner=row["owner"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        waiting_for=row["waiting_for"],
     )
 
 
@@ -320,6 +321,63 @@ class SQLiteStore(Store):
 
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
         self._write(Q["heartbeat"], {"engine": engine_id, "info": info, "now": now})
+
+    @property
+    def _exclusive(self) -> int:
+        """1 in the engine process that holds the file: whoever owned a row before is gone."""
+        return 1 if self._lock_fd is not None or self.path == ":memory:" else 0
+
+    # --- versions ------------------------------------------------------------------------
+
+    async def save_blueprint(
+        self, version: str, workflow: str, label: str, blueprint: bytes, now: float
+    ) -> None:
+        self.db.execute(Q["save_blueprint"], (version, workflow, label, blueprint, now))
+
+    async def blueprint(self, version: str) -> StoredBlueprint | None:
+        row = self.db.execute(Q["get_blueprint"], (version,)).fetchone()
+        return StoredBlueprint(*tuple(row)) if row else None
+
+    async def stranded(
+        self, engine_id: str, now: float, lease: float, limit: int,
+        runnable: dict[str, str], everything: bool,
+    ) -> list[ExecutionRecord]:  # fmt: skip
+        params = {"engine": engine_id, "now": now, "lease": lease, "limit": limit,
+                  "runnable": encode_json(runnable), "all": 1 if everything else 0,
+                  "exclusive": self._exclusive}  # fmt: skip
+        return [_record(r) for r in self.db.execute(Q["stranded"], params)]
+
+    async def set_waiting(
+        self, execution_id: str, waiting_for: str | None, owner: str | None
+    ) -> None:
+        self.db.execute(Q["set_waiting"], (waiting_for, owner, execution_id))
+
+    async def move(
+        self, execution_id: str, from_version: str, to_version: str, event: Event,
+        owner: str | None, now: float, lease: float,
+    ) -> bool:  # fmt: skip
+        params = {"id": execution_id, "from_version": from_version, "to_version": to_version,
+                  "owner": owner, "at": now, "now": now, "lease": lease,
+                  "exclusive": self._exclusive}  # fmt: skip
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute(Q["move"], params).rowcount != 1:
+                db.execute("ROLLBACK")
+                return False
+            db.execute(Q["insert_event"], (execution_id, event.seq, type(event).__name__,
+                                           event.at, encode_event(event)))  # fmt: skip
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError:  # someone appended that seq meanwhile
+            db.execute("ROLLBACK")
+            return False
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return True
+
+    async def engine_alive(self, engine_id: str, now: float, lease: float) -> bool:
+        return self.db.execute(Q["engine_alive"], (engine_id, now - lease)).fetchone() is not None
 
     async def release(self, engine_id: str) -> None:
         self._write(Q["release_executions"], {"engine": engine_id})

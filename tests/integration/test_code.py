@@ -13,8 +13,8 @@ import cerebelum
 from cerebelum import (
     CerebelumError,
     Engine,
-    InvalidRequestError,
     ExecutionStuckError,
+    InvalidRequestError,
     activity,
     workflow,
 )

@@ -67,10 +67,12 @@ SELECT * FROM executions WHERE id = $1
 -- claim --
 -- Executions with work in flight (running) or waiting for fixed code (stuck); those
 -- that only wait (timers, approvals, signals) are claimed one by one when they wake.
-UPDATE executions SET owner = $1
+UPDATE executions SET owner = $1, waiting_for = NULL
 WHERE id IN (
     SELECT id FROM executions
-    WHERE status IN ('running', 'stuck')
+    WHERE (status IN ('running', 'stuck')
+           -- marked as waiting for a version: this engine runs it, so it waits no more
+           OR (waiting_for IS NOT NULL AND status = 'waiting'))
       AND workflow || '@' || version = ANY($5::text[])
       AND (owner IS NULL OR owner = $1 OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
     ORDER BY created_at
@@ -80,7 +82,7 @@ WHERE id IN (
 RETURNING *
 
 -- claim_one --
-UPDATE executions SET owner = $1
+UPDATE executions SET owner = $1, waiting_for = NULL
 WHERE id = $4
   AND status IN ('running', 'waiting', 'stuck')
   AND workflow || '@' || version = ANY($5::text[])
@@ -125,7 +127,7 @@ INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES ($1, $2
 -- Requests for executions this engine owns, or may claim (no live owner).
 SELECT i.* FROM inbox i JOIN executions e ON e.id = i.execution_id
 WHERE e.status IN ('running', 'waiting', 'stuck')
-  AND e.workflow || '@' || e.version = ANY($5::text[])
+  AND (e.workflow || '@' || e.version = ANY($5::text[]) OR i.kind = 'migrate')
   AND (e.owner IS NULL OR e.owner = $1 OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
 ORDER BY i.id LIMIT $4::int
 
@@ -138,3 +140,40 @@ DELETE FROM inbox WHERE id IN (
     FOR UPDATE OF i SKIP LOCKED
 )
 RETURNING *
+
+-- save_blueprint --
+INSERT INTO blueprints (version, workflow, label, blueprint, created_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (version) DO NOTHING
+
+-- get_blueprint --
+SELECT * FROM blueprints WHERE version = $1
+
+-- stranded --
+-- Unfinished graph executions of workflows this engine runs ($1 names, $2 their
+-- name@version), at versions it does not run, that no live engine holds.
+SELECT * FROM executions
+WHERE status IN ('running', 'waiting', 'stuck') AND kind = 'graph'
+  AND workflow = ANY($1::text[])
+  AND NOT (workflow || '@' || version = ANY($2::text[]))
+  AND ($3::bool OR waiting_for IS NULL)
+  AND (owner IS NULL OR owner = $4
+       OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $5::float8 - $6::float8))
+ORDER BY created_at
+LIMIT $7::int
+
+-- set_waiting --
+UPDATE executions SET waiting_for = $1, owner = COALESCE($2, owner) WHERE id = $3
+
+-- move --
+UPDATE executions SET version = $3, waiting_for = NULL, owner = COALESCE($4, owner),
+    updated_at = $5
+WHERE id = $1 AND version = $2 AND status IN ('running', 'waiting', 'stuck')
+  AND (owner IS NULL OR owner = $4
+       OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $5::float8 - $6::float8))
+
+-- engine_alive --
+SELECT 1 FROM engines WHERE id = $1 AND heartbeat_at > $2
+
+-- insert_event --
+INSERT INTO events (execution_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)

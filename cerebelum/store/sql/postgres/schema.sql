@@ -10,7 +10,8 @@ CREATE TABLE executions (
     parent_id   TEXT,
     owner       TEXT,
     created_at  DOUBLE PRECISION NOT NULL,
-    updated_at  DOUBLE PRECISION NOT NULL
+    updated_at  DOUBLE PRECISION NOT NULL,
+    waiting_for TEXT
 );
 CREATE INDEX executions_status ON executions (status, created_at);
 CREATE INDEX executions_workflow ON executions (workflow, created_at);
@@ -49,3 +50,14 @@ CREATE TABLE inbox (
     created_at   DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX inbox_execution ON inbox (execution_id, id);
+
+CREATE TABLE blueprints (
+    version    TEXT PRIMARY KEY,
+    workflow   TEXT NOT NULL,
+    label      TEXT NOT NULL,
+    blueprint  BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+
+-- the executions marked as waiting for a version: few, looked at by every claim
+CREATE INDEX executions_waiting_for ON executions (workflow) WHERE waiting_for IS NOT NULL;

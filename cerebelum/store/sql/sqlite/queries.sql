@@ -30,10 +30,12 @@ SELECT * FROM executions WHERE id = ?
 -- claim --
 -- Executions with work in flight (running) or waiting for fixed code (stuck); those
 -- that only wait (timers, approvals, signals) are claimed one by one when they wake.
-UPDATE executions SET owner = :engine
+UPDATE executions SET owner = :engine, waiting_for = NULL
 WHERE id IN (
     SELECT id FROM executions
-    WHERE status IN ('running', 'stuck')
+    WHERE (status IN ('running', 'stuck')
+           -- marked as waiting for a version: this engine runs it, so it waits no more
+           OR (waiting_for IS NOT NULL AND status = 'waiting'))
       AND workflow || '@' || version IN (SELECT value FROM json_each(:runnable))
       AND (owner IS NULL OR :exclusive OR owner = :engine
            OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
@@ -43,7 +45,7 @@ WHERE id IN (
 RETURNING *
 
 -- claim_one --
-UPDATE executions SET owner = :engine
+UPDATE executions SET owner = :engine, waiting_for = NULL
 WHERE id = :id
   AND status IN ('running', 'waiting', 'stuck')
   AND workflow || '@' || version IN (SELECT value FROM json_each(:runnable))
@@ -88,7 +90,8 @@ VALUES (:id, :kind, :name, :payload, :now)
 -- Requests for executions this engine owns, or may claim (no live owner).
 SELECT i.* FROM inbox i JOIN executions e ON e.id = i.execution_id
 WHERE e.status IN ('running', 'waiting', 'stuck')
-  AND e.workflow || '@' || e.version IN (SELECT value FROM json_each(:runnable))
+  AND (e.workflow || '@' || e.version IN (SELECT value FROM json_each(:runnable))
+       OR i.kind = 'migrate')
   AND (e.owner IS NULL OR :exclusive OR e.owner = :engine
        OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
 ORDER BY i.id LIMIT :limit
@@ -101,3 +104,37 @@ DELETE FROM inbox WHERE id IN (
     ORDER BY i.id LIMIT :limit
 )
 RETURNING *
+
+-- save_blueprint --
+INSERT OR IGNORE INTO blueprints (version, workflow, label, blueprint, created_at)
+VALUES (?, ?, ?, ?, ?)
+
+-- get_blueprint --
+SELECT * FROM blueprints WHERE version = ?
+
+-- stranded --
+-- Unfinished graph executions of workflows this engine runs, at versions it does not
+-- run, that no live engine holds.
+SELECT * FROM executions
+WHERE status IN ('running', 'waiting', 'stuck') AND kind = 'graph'
+  AND workflow IN (SELECT key FROM json_each(:runnable))
+  AND workflow || '@' || version NOT IN
+      (SELECT key || '@' || value FROM json_each(:runnable))
+  AND (:all OR waiting_for IS NULL)
+  AND (owner IS NULL OR owner = :engine OR :exclusive
+       OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
+ORDER BY created_at
+LIMIT :limit
+
+-- set_waiting --
+UPDATE executions SET waiting_for = ?, owner = COALESCE(?, owner) WHERE id = ?
+
+-- move --
+UPDATE executions SET version = :to_version, waiting_for = NULL,
+    owner = COALESCE(:owner, owner), updated_at = :at
+WHERE id = :id AND version = :from_version AND status IN ('running', 'waiting', 'stuck')
+  AND (owner IS NULL OR owner = :owner OR :exclusive
+       OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
+
+-- engine_alive --
+SELECT 1 FROM engines WHERE id = ? AND heartbeat_at > ?

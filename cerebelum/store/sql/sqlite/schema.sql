@@ -1,3 +1,5 @@
+-- executions.waiting_for is written as ALTER TABLE (0003_versions) leaves it, so that
+-- sqlite_master holds the same text either way.
 CREATE TABLE executions (
     id          TEXT PRIMARY KEY,
     workflow    TEXT NOT NULL,
@@ -11,7 +13,7 @@ CREATE TABLE executions (
     owner       TEXT,
     created_at  REAL NOT NULL,
     updated_at  REAL NOT NULL
-);
+, waiting_for TEXT);
 CREATE INDEX executions_status ON executions (status, created_at);
 CREATE INDEX executions_workflow ON executions (workflow, created_at);
 CREATE INDEX executions_created ON executions (created_at);
@@ -49,3 +51,14 @@ CREATE TABLE inbox (
     created_at   REAL NOT NULL
 );
 CREATE INDEX inbox_execution ON inbox (execution_id, id);
+
+CREATE TABLE blueprints (
+    version    TEXT PRIMARY KEY,
+    workflow   TEXT NOT NULL,
+    label      TEXT NOT NULL,
+    blueprint  BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+
+-- the executions marked as waiting for a version: few, looked at by every claim
+CREATE INDEX executions_waiting_for ON executions (workflow) WHERE waiting_for IS NOT NULL;
