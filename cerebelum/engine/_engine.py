@@ -27,7 +27,8 @@ import logging
 import os
 import socket
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from cerebelum import events as ev
 from cerebelum.clock import Clock
@@ -48,7 +49,7 @@ from cerebelum.worker._local import run_step
 
 from . import _code
 from ._code_state import CodeState, decide_code, evolve_code, fold_code
-from ._commit import Committer, Duplicate, Moved
+from ._commit import MAX_BACKOFF, Committer, Duplicate, Moved
 from ._context import ActivityInfo
 from ._decide import decide
 from ._migrate import Versions, VersionState
@@ -62,6 +63,8 @@ from ._waits import Evicted, Waits
 __all__ = ["Engine"]
 
 logger = logging.getLogger("cerebelum.engine")
+
+T = TypeVar("T")
 
 _STARTED = {ev.StepScheduled, ev.ActivityScheduled}
 _SETTLES = (ev.ActivityCompleted, ev.ActivityFailed, ev.TimerFired, ev.ApprovalResolved,
@@ -249,7 +252,7 @@ class Engine(Requests, Waits, Committer, Versions):
         raw = encode(inputs, f"the inputs of workflow {workflow.name!r}")
         if id is not None:
             check_id(id)
-            existing = await self._existing(id, workflow)
+            existing = await self._patiently(lambda: self._existing(id, workflow))
             if existing is None:  # another start() of this id may have got here meanwhile
                 existing = self._running(id, workflow)
             if existing is not None:
@@ -331,7 +334,7 @@ class Engine(Requests, Waits, Committer, Versions):
                     with contextlib.suppress(Evicted, Moved):
                         return await asyncio.shield(run.done)
                     continue
-                rec = await self._watch(execution_id)
+                rec = await self._patiently(lambda: self._watch(execution_id))
                 if rec is None:
                     continue  # this engine has loaded it meanwhile
                 if rec.status in TERMINAL:
@@ -342,6 +345,19 @@ class Engine(Requests, Waits, Committer, Versions):
                 raise ExecutionStuckError(
                     (rec.error or {}).get("message", "stuck"), execution_id=execution_id
                 )
+
+    async def _patiently(self, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``, tried again while the store does not answer (a caller that waits anyway)."""
+        delay = 0.05
+        while True:
+            try:
+                return await read()
+            except StoreUnavailableError as exc:
+                if self._closing or not self._open:
+                    raise
+                logger.debug("engine %s: waiting for the store: %s", self.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
 
     async def _watch(self, execution_id: str) -> ExecutionRecord | None:
         """The execution's row once it has ended, is stuck or waits for another version;
