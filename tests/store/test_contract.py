@@ -9,6 +9,7 @@ import time
 import asyncpg
 import pytest
 
+from cerebelum import Engine
 from cerebelum import events as ev
 from cerebelum.errors import StoreError, StoreUnavailableError
 from cerebelum.store import ExecutionRecord, Write, _sql, open_store
@@ -147,6 +148,43 @@ async def test_an_unreachable_postgres_names_the_url_and_hides_the_password():
     message = str(caught.value)
     assert "postgresql://app:***@127.0.0.1:1/nowhere" in message and "s3cret" not in message
     assert mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app@127.0.0.1:1/nowhere?password=s3cret",
+        "postgresql://app@127.0.0.1:1/nowhere?sslmode=disable&password=s3cret&x=1",
+        "postgresql://app:s3/cret@127.0.0.1:1/nowhere",
+        "postgresql://app:s3#cret@127.0.0.1:1/nowhere",
+        "postgresql://app:s3?cret@127.0.0.1:1/nowhere",
+        "postgresql://app:s3@cret@127.0.0.1:1/nowhere",
+        "postgres://app:s3%2Fcret@127.0.0.1:1/nowhere",
+    ],
+)
+async def test_no_error_shows_the_password_however_the_url_holds_it(url):
+    secrets = ("s3cret", "s3/cret", "s3#cret", "s3?cret", "s3@cret", "s3%2Fcret", "cret")
+    store = PostgresStore(url, connect_timeout=5)
+    assert not any(s in store.url for s in secrets) and "127.0.0.1" in store.url
+    with pytest.raises(StoreError) as caught:
+        await store.connect()
+    message = str(caught.value)
+    assert "127.0.0.1:1" in message and "***" in message, message
+    assert not any(s in message for s in secrets), message
+    with pytest.raises(StoreError) as caught:
+        async with Engine(url):
+            pass
+    assert not any(s in str(caught.value) for s in secrets), str(caught.value)
+
+
+def test_mask_url_keeps_what_is_not_a_password():
+    assert (
+        mask_url("postgresql://u@h/d?application_name=x") == "postgresql://u@h/d?application_name=x"
+    )
+    assert mask_url("postgresql://u:p@[::1]:5/d") == "postgresql://u:***@[::1]:5/d"
+    assert (
+        mask_url("postgresql:///d?host=/tmp&PASSWORD=p") == "postgresql:///d?host=/tmp&PASSWORD=***"
+    )
 
 
 async def test_a_sqlite_store_in_a_missing_folder_is_refused_and_nothing_is_created(tmp_path):
