@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import socket
@@ -629,9 +628,6 @@ class Engine(Requests, Waits):
                     if item.execution_id in self._evicted:
                         await self._load(item.execution_id)
                     self._receive(item)
-                for run in itertools.islice(self._runs.values(), 200):  # best effort, bounded
-                    if run.runtime is not None:
-                        _code.warn_foreign_wait(run)
             except asyncio.CancelledError:
                 raise
             except Exception:
