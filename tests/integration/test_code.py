@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -287,3 +287,58 @@ async def test_a_thousand_workflows_on_activities_and_sleeps_log_no_warning(sqli
         results = await asyncio.gather(*(h.result() for h in handles))
     assert [r.output for r in results] == [n * 4 for n in range(1000)]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+@workflow
+async def expense(amount: int):
+    decision = await cerebelum.approval("manager", timeout=timedelta(days=2))
+    return "timed out" if decision.timed_out else decision.approved
+
+
+async def test_test_engine_time_stands_still_until_the_test_waits():
+    async with TestEngine() as engine:
+        before = engine.clock.now()
+        handle = await engine.start(expense, 100)
+        await asyncio.sleep(0.2)  # real time: every execution waits, and the clock stays
+        assert engine.clock.now() == before
+        assert (await engine.status(handle.id)).status == "waiting"
+        await engine.approve(handle.id, "manager")
+        assert (await handle.result()).output is True
+        forgotten = await engine.start(expense, 200)
+        assert (await engine.result(forgotten.id)).output == "timed out"  # awaiting skips
+        assert engine.clock.now() - before == timedelta(days=2)
+
+
+ticks: list[tuple[int, datetime]] = []
+
+
+def _tick(i: int, at: str) -> None:
+    ticks.append((i, datetime.fromisoformat(at)))
+
+
+@workflow
+async def hourly(n: int):
+    for i in range(n):
+        await cerebelum.sleep(hours=1)
+        await activity(_tick, i, cerebelum.now().isoformat())
+    return n
+
+
+async def test_test_engine_sleep_fires_timers_in_order_and_runs_workflows_between():
+    ticks.clear()
+    async with TestEngine() as engine:
+        start = engine.clock.now()
+        handle = await engine.start(hourly, 5)
+        await engine.sleep(timedelta(hours=2, minutes=30))
+        assert engine.clock.now() - start == timedelta(hours=2, minutes=30)
+        assert [(i, at - start) for i, at in ticks] == [
+            (0, timedelta(hours=1)),
+            (1, timedelta(hours=2)),
+        ]
+        assert (await engine.status(handle.id)).status == "waiting"
+        engine.advance(timedelta(hours=1))  # returns at once; the clock gets there by itself
+        async with asyncio.timeout(5):
+            while len(ticks) < 3:
+                await asyncio.sleep(0.01)
+        assert (await handle.result()).output == 5
+        assert [at - start for _, at in ticks] == [timedelta(hours=h) for h in range(1, 6)]
