@@ -292,3 +292,4 @@ def test_an_unreachable_or_unreadable_store_is_one_line(tmp_path):
     assert unreadable.returncode == 1 and unreadable.stderr.count("\n") == 1
     assert "file is not a database" in unreadable.stderr
     assert not_a_db.read_text() == "not a database, just text\n" * 100
+

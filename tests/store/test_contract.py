@@ -187,6 +187,17 @@ def test_mask_url_keeps_what_is_not_a_password():
     )
 
 
+@pytest.mark.parametrize("content", [b"just some text, not a database\n" * 50, b"\x13\x37" * 8192])
+async def test_a_corrupted_sqlite_file_is_a_store_error_naming_the_file(tmp_path, content):
+    path = tmp_path / "damaged.db"
+    path.write_bytes(content)
+    for opening in (lambda: open_store(str(path)).connect(), lambda: Engine(str(path)).open()):
+        with pytest.raises(StoreError, match="not a usable SQLite database") as caught:
+            await opening()
+        assert str(path) in str(caught.value)
+    assert path.read_bytes() == content
+
+
 async def test_a_sqlite_store_in_a_missing_folder_is_refused_and_nothing_is_created(tmp_path):
     url = f"sqlite:///{tmp_path}/missing/db.sqlite"
     with pytest.raises(StoreUnavailableError, match="missing"):
