@@ -297,8 +297,19 @@ def _parse(url: str) -> tuple[str, dict[str, str]]:
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
     if parts.netloc:
         path = parts.netloc + ("/" + path if path else "")
-    options = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    options = {k: v[-1].lower() for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        raise StoreError(
+            f"{url}: the SQLite store has no option {', '.join(map(repr, unknown))};"
+            " it takes synchronous=off|normal|full|extra",
+            url=url,
+        )
     return path or "cerebelum.db", options
+
+
+#: The query options of a ``sqlite:///`` URL.
+_OPTIONS = frozenset({"synchronous"})
 
 
 def _statements(sql: str) -> list[str]:

@@ -293,3 +293,18 @@ def test_an_unreachable_or_unreadable_store_is_one_line(tmp_path):
     assert "file is not a database" in unreadable.stderr
     assert not_a_db.read_text() == "not a database, just text\n" * 100
 
+
+@pytest.mark.parametrize("command", [("list",), ("run", f"{FLOWS}:expense")])
+def test_a_corrupted_sqlite_file_or_a_foreign_url_is_one_line_naming_it(tmp_path, command):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(os.urandom(16384))
+    for db, named in [
+        (str(garbage), str(garbage)),
+        ("mysql://root:s3cret@127.0.0.1/app", "mysql://root:***@127.0.0.1/app"),
+        (f"sqlite:///{tmp_path}/new.db?foo=1", "no option 'foo'"),
+    ]:
+        done = cli(db, *command)
+        assert done.returncode != 0 and done.stdout == ""
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+        assert named in done.stderr and "s3cret" not in done.stderr
+    assert not (tmp_path / "new.db").exists()

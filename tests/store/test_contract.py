@@ -198,6 +198,24 @@ async def test_a_corrupted_sqlite_file_is_a_store_error_naming_the_file(tmp_path
     assert path.read_bytes() == content
 
 
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("mysql://root:s3cret@db/app", "mysql://root:***@db/app"),
+        ("redis://localhost:6379", "'redis'"),
+        ("sqlite:///x.db?foo=1", "no option 'foo'"),
+        ("sqlite:///x.db?synchronous=full&journal=wal", "no option 'journal'"),
+    ],
+)
+def test_a_url_no_store_takes_is_refused_with_what_is_accepted(url, named):
+    for opening in (open_store, Engine):
+        with pytest.raises(StoreError) as caught:
+            opening(url)
+        message = str(caught.value)
+        assert named in message and "s3cret" not in message
+        assert "sqlite://" in message or "synchronous=" in message  # what it takes instead
+
+
 async def test_a_sqlite_store_in_a_missing_folder_is_refused_and_nothing_is_created(tmp_path):
     url = f"sqlite:///{tmp_path}/missing/db.sqlite"
     with pytest.raises(StoreUnavailableError, match="missing"):
