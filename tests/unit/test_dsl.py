@@ -114,11 +114,23 @@ def test_step_signatures_are_checked_when_declared():
 
 
 def test_a_graph_workflow_function_takes_the_builder_only():
-    with pytest.raises(DefinitionError, match="takes one parameter"):
+    with pytest.raises(DefinitionError, match="takes one parameter, the builder"):
 
         @workflow
         def two_params(a, b):
             pass
+
+
+@pytest.mark.parametrize("params", ["", "user_id, retries=2", "*args, **kwargs"])
+def test_a_code_workflow_written_without_async_is_told_so(params):
+    namespace: dict = {}
+    exec(f"def charge({params}):\n    return 1", namespace)
+    with pytest.raises(DefinitionError) as caught:
+        workflow(namespace["charge"])
+    message = str(caught.value)
+    assert "code workflows are 'async def'" in message
+    assert f"@workflow async def charge({params})" in message
+    assert "def charge(wf)" in message and caught.value.workflow == "charge"
 
 
 def test_the_sdk_result_dicts_are_unwrapped():
