@@ -64,7 +64,7 @@ async def test_run_show_list_then_approve_and_a_later_engine_finishes(store_url)
     listed = cli(store_url, "list", "--json")
     assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["waiting"]
     shown = cli(store_url, "show", "x1").stdout
-    assert "status   waiting" in shown and "awaiting approval" in shown
+    assert "status   waiting\nwaiting  for approval 'manager'\n" in shown
     assert re.search(r"^\s+5  \S+  ApprovalRequested\s+step=\"manager\"", shown, re.M), shown
 
     approved = cli(store_url, "approve", "x1", "manager", "--data", '"fine"')
@@ -187,10 +187,30 @@ def test_run_of_a_code_workflow_prints_its_output_or_what_it_waits_for(sqlite_ur
     assert done.returncode == 0, done.stderr
     assert last_json(done)["output"] == 42
     waiting = cli(sqlite_url, "run", f"{FLOWS}:waits_for_go", "--input", "1", "--id", "s1")
-    assert last_json(waiting) == {"id": "s1", "status": "waiting", "waiting_for": "a signal"}
+    assert last_json(waiting) == {"id": "s1", "status": "waiting", "waiting_for": "signal 'go'"}
+    assert "waiting  for signal 'go'" in cli(sqlite_url, "show", "s1").stdout
     assert cli(sqlite_url, "signal", "s1", "go", "--data", '"now"').returncode == 0
     resumed = cli(sqlite_url, "run", f"{FLOWS}:waits_for_go", "--id", "s1")
     assert last_json(resumed)["output"] == {"x": 1, "go": "now"}
+
+
+def test_run_and_show_name_the_signal_the_approval_and_the_timer_awaited(sqlite_url):
+    def run() -> str:
+        done = cli(sqlite_url, "run", f"{FLOWS}:waits_in_turn", "--id", "t1")
+        assert done.returncode == 0, done.stderr
+        waits = last_json(done)["waiting_for"]
+        assert f"waiting for {waits};" in done.stderr
+        shown = cli(sqlite_url, "show", "t1")
+        assert f"waiting  for {waits}\n" in shown.stdout
+        assert json.loads(cli(sqlite_url, "show", "t1", "--json").stdout)["waiting_for"] == waits
+        return waits
+
+    day = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    assert re.fullmatch(rf"signal 'go' \(times out {day}\)", run())
+    assert cli(sqlite_url, "signal", "t1", "go", "--data", "1").returncode == 0
+    assert run() == "approval 'legal'"
+    assert cli(sqlite_url, "approve", "t1", "legal").returncode == 0
+    assert re.fullmatch(rf"a sleep \(until {day}\)", run())
 
 
 def test_detach_records_the_execution_and_the_next_engine_runs_it(sqlite_url):
