@@ -239,7 +239,7 @@ async def test_bad_input_to_code_workflows():
         activity(cw.echo, 1)
     async with TestEngine() as engine:
         with pytest.raises(
-            InvalidRequestError, match="workflow .code_onboarding. cannot take these arguments"
+            InvalidRequestError, match=r"workflow .code_onboarding. cannot take these arguments"
         ):
             await engine.start(cw.code_onboarding, "a", "b")
         assert await engine.list() == []

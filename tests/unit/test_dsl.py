@@ -158,7 +158,7 @@ def test_a_workflow_name_belongs_to_one_module():
 
     elsewhere.__module__ = "some.other.module"
     with pytest.raises(
-        DefinitionError, match="workflow name 'under_test' is taken by tests.unit.test_dsl"
+        DefinitionError, match=r"workflow name 'under_test' is taken by tests\.unit\.test_dsl"
     ):
         define(lambda w: w.timeline(first))
         workflow(name="under_test")(elsewhere)
