@@ -328,3 +328,13 @@ def test_a_corrupted_sqlite_file_or_a_foreign_url_is_one_line_naming_it(tmp_path
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
         assert named in done.stderr and "s3cret" not in done.stderr
     assert not (tmp_path / "new.db").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://app:s3/cret@127.0.0.1:1/x", "postgresql://app@127.0.0.1:1/x?password=s3cret"],
+)
+def test_a_postgresql_password_never_reaches_the_terminal(url):
+    done = cli(url, "list")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "127.0.0.1:1/x" in done.stderr and "cret" not in done.stderr + done.stdout
