@@ -290,7 +290,7 @@ async def test_a_thousand_workflows_on_activities_and_sleeps_log_no_warning(sqli
 
 
 @workflow
-async def expense(amount: int):
+async def expense_with_timeout(amount: int):
     decision = await cerebelum.approval("manager", timeout=timedelta(days=2))
     return "timed out" if decision.timed_out else decision.approved
 
@@ -298,13 +298,13 @@ async def expense(amount: int):
 async def test_test_engine_time_stands_still_until_the_test_waits():
     async with TestEngine() as engine:
         before = engine.clock.now()
-        handle = await engine.start(expense, 100)
+        handle = await engine.start(expense_with_timeout, 100)
         await asyncio.sleep(0.2)  # real time: every execution waits, and the clock stays
         assert engine.clock.now() == before
         assert (await engine.status(handle.id)).status == "waiting"
         await engine.approve(handle.id, "manager")
         assert (await handle.result()).output is True
-        forgotten = await engine.start(expense, 200)
+        forgotten = await engine.start(expense_with_timeout, 200)
         assert (await engine.result(forgotten.id)).output == "timed out"  # awaiting skips
         assert engine.clock.now() - before == timedelta(days=2)
 
