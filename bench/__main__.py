@@ -3,7 +3,8 @@
 Each system on each store runs in a process of its own (a fresh SQLite file or PostgreSQL
 database each time), so peak RSS is per system and one system's crash cannot spoil
 another's figures. Writes ``results/latest.json``, ``results/latest.md`` and, when
-matplotlib is there, ``results/throughput.png``; exits non-zero if anything failed.
+matplotlib is there, ``results/throughput.png`` (``--smoke`` writes them to a temporary
+folder unless ``--out`` says where); exits non-zero if anything failed.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--systems", default="cerebelum,dbos,temporal", help="comma-separated")
     p.add_argument("--stores", default="sqlite,postgres,dev-server", help="comma-separated")
     p.add_argument("--workloads", default=",".join(workloads.WORKLOADS), help="comma-separated")
-    p.add_argument("--out", default=str(HERE / "results"), help="where results go")
+    p.add_argument(
+        "--out",
+        help="where results go [default: results/, but a temporary folder with --smoke, so "
+        "that a check never overwrites the committed results]",
+    )
     return p.parse_args()
 
 
@@ -184,8 +189,14 @@ def main() -> int:
         for r in got:
             records.append({**base, **r})
             failed |= "error" in r
-    out = Path(args.out)
+    if args.out:
+        out = Path(args.out)
+    elif args.smoke:
+        out = Path(tempfile.mkdtemp(prefix="cerebelum-bench-smoke-"))
+    else:
+        out = HERE / "results"
     out.mkdir(parents=True, exist_ok=True)
+    print(f"results in {out}", file=sys.stderr)
     from . import report
 
     meta = {

@@ -282,10 +282,6 @@ async def _waits(engine: Any, execution_id: str, wf: Any) -> str | None:
     between them (take an approval, say). The history is read before and after the
     others, and when it grew the answer is ``None``: look again.
     """
-    from cerebelum.engine._code_state import fold_code
-    from cerebelum.engine._requests import waiting_approvals
-    from cerebelum.engine._state import fold
-
     history = await engine.history(execution_id)
     info = await engine.status(execution_id)
     if info.status != "waiting" or info.owner is None:
@@ -299,16 +295,62 @@ async def _waits(engine: Any, execution_id: str, wf: Any) -> str | None:
         return None  # a request (an approval, say) is about to wake it
     if len(await engine.history(execution_id)) != len(history):
         return None
-    approvals = waiting_approvals(history)
-    if approvals:
-        return "approval " + ", ".join(repr(a) for a in approvals)
-    state = fold_code(history, execution_id) if wf.kind == "code" else fold(wf.blueprint, history)
-    next_at = min(state.timers.values(), default=None)
-    if next_at is None:
-        return "a signal" if wf.kind == "code" else None
-    if next_at - engine.clock.timestamp() > _PATIENCE:
-        return f"a timer due {_when(next_at)}"
-    return None
+    awaited = _awaited(wf.kind, execution_id, history)
+    if not awaited:
+        return None
+    # an approval or a signal needs someone; a timer only time, worth waiting when close
+    if all(word == "until" for _, _, word in awaited):
+        next_at = min(due for _, due, _ in awaited if due is not None)
+        if next_at - engine.clock.timestamp() <= _PATIENCE:
+            return None
+    return _describe_waits(awaited)
+
+
+def _awaited(
+    kind: str, execution_id: str, history: list[Any]
+) -> list[tuple[str, float | None, str]]:
+    """What a waiting execution waits on: ``(what, due or None, "until" | "times out")``.
+
+    Read from the history alone, so that ``show`` can say it without the workflow's code:
+    each approval and signal by name, each timer by what it is for.
+    """
+    from cerebelum import events as ev
+    from cerebelum.engine._code_state import fold_code
+    from cerebelum.engine._requests import waiting_approvals
+
+    timers: dict[str, float] = {}
+    for e in history:
+        if isinstance(e, ev.TimerStarted):
+            timers[e.timer] = e.fire_at
+        elif isinstance(e, ev.TimerFired):
+            timers.pop(e.timer, None)
+        elif isinstance(e, ev.ApprovalResolved):
+            timers.pop(f"approval:{e.step}", None)
+    signals: dict[str, str] = {}
+    if kind == "code":
+        state = fold_code(history, execution_id)
+        timers = dict(state.timers)
+        signals = {str(p): c.name for p, c in state.commands.items()
+                   if c.kind == "signal" and not c.settled}  # fmt: skip
+    awaited: list[tuple[str, float | None, str]] = []
+    for name, where in waiting_approvals(history).items():
+        awaited.append((f"approval {name!r}", timers.pop(f"approval:{where}", None), "times out"))
+    for where, name in signals.items():
+        awaited.append((f"signal {name!r}", timers.pop(f"signal:{where}", None), "times out"))
+    for timer, due in sorted(timers.items(), key=lambda t: t[1]):
+        what, _, name = timer.partition(":")
+        label = {"sleep": "a sleep", "wait": f"wait {name!r}", "retry": "a retry"}.get(what, what)
+        if what == "retry" and kind == "graph":
+            label = f"a retry of {name!r}"
+        awaited.append((label, due, "until"))
+    return awaited
+
+
+def _describe_waits(awaited: list[tuple[str, float | None, str]]) -> str:
+    """``approval 'manager' (times out 2030-01-03 00:00:00), signal 'go'``."""
+    return ", ".join(
+        what if due is None else f"{what} ({word} {_when(due)})" for what, due, word in awaited
+    )
 
 
 @main.command(name="list")
@@ -360,12 +402,14 @@ def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
     rec, history = _run(settings, _with_store(settings.db, read))
     steps = summarize_steps(history)
     output = decode_json(rec.output) if rec.output else None
+    awaited = _awaited(rec.kind, rec.id, history) if rec.status == "waiting" else []
+    waiting_for = _describe_waits(awaited) if awaited else None
     if as_json:
         doc = {
             "id": rec.id, "workflow": rec.workflow, "version": rec.version, "kind": rec.kind,
-            "status": rec.status, "inputs": decode_json(rec.inputs), "output": output,
+            "status": rec.status, "waiting_for": rec.waiting_for or waiting_for,
+            "inputs": decode_json(rec.inputs), "output": output,
             "error": rec.error, "parent_id": rec.parent_id, "owner": rec.owner,
-            "waiting_for": rec.waiting_for,
             "created_at": rec.created_at, "updated_at": rec.updated_at,
             "steps": [{"name": s.name, "status": s.status, "attempts": s.attempts,
                        "started_at": _timestamp(s.started_at),
@@ -375,7 +419,7 @@ def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
         }  # fmt: skip
         click.echo(_dump(doc))
         return
-    _print_execution(rec, output)
+    _print_execution(rec, output, waiting_for)
     if steps:
         table = Table("step", "status", "attempts", "started", "took")
         for s in steps:
@@ -396,7 +440,7 @@ def _status(rec: Any) -> str:
     return f"waiting for {rec.waiting_for}" if rec.waiting_for else rec.status
 
 
-def _print_execution(rec: Any, output: Any) -> None:
+def _print_execution(rec: Any, output: Any, waiting_for: str | None) -> None:
     kind = f"{rec.kind}, version {rec.version}"
     out.print(f"[bold]{escape(rec.id)}[/]  {escape(rec.workflow)} ({kind})")
     out.print(f"status   {rec.status}", markup=False)
@@ -406,6 +450,8 @@ def _print_execution(rec: Any, output: Any) -> None:
             f"('cerebelum migrate {rec.id} --module ...' moves it to the current version)",
             markup=False,
         )
+    elif waiting_for:
+        out.print(f"waiting  for {waiting_for}", markup=False)
     out.print(f"started  {_when(rec.created_at)}   updated {_when(rec.updated_at)}")
     if rec.parent_id:
         out.print(f"parent   {rec.parent_id}", markup=False)

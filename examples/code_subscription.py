@@ -9,7 +9,8 @@ The charge is an activity with a retry policy: the payment gateway fails the fir
 attempt of the second month, and the engine tries again five minutes later.
 
 It runs on ``TestEngine``, whose virtual clock jumps to the next timer whenever every
-execution waits on one: four months of subscription take a fraction of a second. The
+execution waits on one while the program awaits a result: four months of subscription
+take a fraction of a second. The
 same workflow runs unchanged on ``Engine()``, where a month is a month.
 
 Run it: ``python examples/code_subscription.py`` (an in-memory store).

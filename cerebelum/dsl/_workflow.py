@@ -97,11 +97,13 @@ def workflow(
             raise DefinitionError(
                 f"workflow {wf_name!r}: a workflow function cannot be a generator"
             )
-        params = list(inspect.signature(func).parameters)
-        if len(params) != 1:
+        signature = inspect.signature(func)
+        if len(signature.parameters) != 1:
             raise DefinitionError(
-                f"workflow {wf_name!r}: a graph workflow's function takes one parameter, the "
-                f"builder (def {wf_name}(wf)), not {len(params)}; a code workflow is an 'async def'",
+                f"workflow {wf_name!r} is a plain 'def' taking {len(signature.parameters)}"
+                f" parameters: code workflows are 'async def' (@workflow async def {wf_name}"
+                f"{signature}); a plain 'def' declares a graph workflow and takes one parameter,"
+                f" the builder (def {wf_name}(wf))",
                 workflow=wf_name,
             )
         wf = Workflow(func, wf_name, label)

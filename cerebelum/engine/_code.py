@@ -199,21 +199,6 @@ class WorkflowRuntime:
         self._record(ev.PatchApplied, name=name)
         return True
 
-    def foreign_wait(self) -> bool:
-        """Whether the coroutine waits on something that is not one of its commands.
-
-        That is a sign of non-deterministic code (``asyncio.sleep``, network I/O in the
-        workflow itself): what it waits for is not recorded.
-        """
-        task = self.run.task
-        waiter = getattr(task, "_fut_waiter", None) if task is not None else None
-        if waiter is None:
-            return False
-        ours = {id(f) for f in self.futures.values()}
-        children = getattr(waiter, "_children", None)
-        pending = [c for c in children if not c.done()] if children is not None else [waiter]
-        return any(id(c) not in ours for c in pending)
-
     def blocked(self) -> bool:
         """Whether the coroutine waits on a command and has nothing to run now."""
         task = self.run.task
@@ -357,23 +342,6 @@ async def _watched(call: Any, adef: ActivityDef, info: ActivityInfo) -> Any:
                 )
     finally:
         task.cancel()
-
-
-_warned: set[str] = set()
-
-
-def warn_foreign_wait(run: Run) -> None:
-    """Warn once per workflow when its coroutine awaits something unrecorded."""
-    if run.wf.name in _warned or run.runtime is None or not run.runtime.foreign_wait():
-        return
-    _warned.add(run.wf.name)
-    logger.warning(
-        "workflow %r awaits something that is not an activity, sleep, approval, signal or child "
-        "(asyncio.sleep? I/O?): it is not recorded, so after a restart the workflow may not see "
-        "the same thing; do it in an activity, or use cerebelum.sleep()",
-        run.wf.name,
-        extra={"execution_id": run.id},
-    )
 
 
 def waiting_only(state: CodeState) -> bool:

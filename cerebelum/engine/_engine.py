@@ -325,6 +325,11 @@ class Engine(Requests, Waits, Committer, Versions):
             VersionMismatchError: the execution waits for a version of its workflow that no
                 engine here runs (rather than waiting for ever); see ``migrate``.
         """
+        return await self._result(execution_id, timeout)
+
+    async def _result(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
+        # the engine's own waits (a parent on its child) come here, not through result():
+        # TestEngine moves its clock while its *caller* awaits a result, not while a workflow does
         self._require_open()
         check_id(execution_id)
         async with asyncio.timeout(timeout):
@@ -400,7 +405,7 @@ class Engine(Requests, Waits, Committer, Versions):
         if parent is not None:
             parent.children.add(child_id)
         handle = await self._start(wf, args, kwargs, child_id, parent_id)
-        result = await handle.result()
+        result = await self._result(handle.id)
         if result.status != "completed":
             raise ChildFailedError(
                 f"child {child_id!r} {result.status}: {result.error}", child_id=child_id
@@ -573,7 +578,7 @@ class Engine(Requests, Waits, Committer, Versions):
             try:
                 handle = await self._start(workflow, tuple(inputs.get("args", ())), inputs.get("kwargs", {}),
                                            child_id, run.id)  # fmt: skip
-                result = await handle.result()
+                result = await self._result(handle.id)
             except asyncio.CancelledError:
                 return
             except Exception as exc:

@@ -2,14 +2,15 @@
 
 A code workflow that will wait longer than ``evict_after`` leaves memory; its timers
 stay in the engine's heap (a few dozen bytes each) and in the store, and when one fires
-the workflow is rebuilt from its journal. TestEngine's virtual clock also lives here:
-when nothing runs and everything waits, it jumps to the next timer.
+the workflow is rebuilt from its journal. TestEngine's virtual clock also moves here:
+when nothing runs and everything waits, it jumps as far as the test lets it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from cerebelum import events as ev
@@ -85,15 +86,33 @@ class Waits:
         self._timers.poke()
 
     async def _advance_when_idle(self: Engine) -> None:
-        """TestEngine: when nothing runs and everything waits on a timer, jump to the next one."""
+        """TestEngine: when nothing runs and everything waits, move the clock on.
+
+        As far as :meth:`_skip_limit` allows: to the next timer if it lies within the
+        limit, else to the limit. One jump per call: the timer loop fires what fell due
+        and lets the workflows run before the next.
+        """
         await asyncio.sleep(0.001)
-        if not self._idle():
+        limit = self._skip_limit()
+        if limit is None or not isinstance(self.clock, VirtualClock) or not await self._settled():
             return
+        nxt = self._timers.next_at()
+        target = nxt if nxt is not None and nxt <= limit else limit
+        if math.isfinite(target):
+            self.clock.set(target)
+
+    def _skip_limit(self: Engine) -> float | None:
+        """How far the virtual clock may jump now (``inf``: to any timer); ``None``: not at all."""
+        return None
+
+    async def _settled(self: Engine) -> bool:
+        """Whether nothing runs and no timer is due, still so after a few turns of the loop."""
+        if not self._idle():
+            return False
         for _ in range(3):  # let anything just woken reach its next await
             await asyncio.sleep(0)
         nxt = self._timers.next_at()
-        if nxt is not None and self._idle() and isinstance(self.clock, VirtualClock):
-            self.clock.set(nxt)
+        return self._idle() and (nxt is None or nxt > self.clock.timestamp())
 
     def _idle(self: Engine) -> bool:
         if self._dirty or self._commit_lock.locked() or self._loading or self._firing:

@@ -7,6 +7,9 @@ gives the embedded SQLite store, ``postgresql://...`` the PostgreSQL one.
 from __future__ import annotations
 
 import os
+import re
+
+from cerebelum.errors import StoreError
 
 from ._base import ExecutionRecord, InboxItem, Store, StoredBlueprint, Write
 
@@ -38,6 +41,16 @@ def open_store(url: str | os.PathLike[str] | Store | None = None) -> Store:
         from .postgres import PostgresStore
 
         return PostgresStore(url)
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    if scheme and scheme.group(1).lower() not in ("sqlite", "memory"):
+        from .postgres import mask_url
+
+        raise StoreError(
+            f"{mask_url(url)}: no store takes {scheme.group(1)!r} URLs; the stores are SQLite"
+            " (a file path, sqlite:///relative.db, sqlite:////absolute.db, sqlite://:memory:)"
+            " and PostgreSQL (postgresql://user@host:5432/db)",
+            url=mask_url(url),
+        )
     from .sqlite import SQLiteStore
 
     return SQLiteStore(url)

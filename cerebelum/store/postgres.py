@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from cerebelum.errors import OwnershipLostError, StoreError, StoreUnavailableError
 from cerebelum.events import Event, decode_events, encode_event
@@ -41,13 +41,54 @@ _MIGRATION_LOCK = 0x63657265  # "cere"
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """``url`` with every password in it replaced by ``***``.
+
+    Written for URLs that a URL parser misreads: a password holding an unescaped ``/``,
+    ``#`` or ``@`` ends ``urlsplit``'s netloc early, so the user information is taken up
+    to the *last* ``@`` (when the query holds an ``@`` this hides the host too, which is
+    the safe side to err on). ``password=`` and ``sslpassword=`` in the query are masked
+    up to the next ``&``, whatever they hold.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        userinfo, at, host = rest.rpartition("@")
+        if at and ":" in userinfo:
+            user = userinfo.partition(":")[0]
+            rest = f"{user}:***@{host}"
+        url = scheme + sep + rest
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&]*", re.IGNORECASE)
+
+
+def _secrets(url: str) -> set[str]:
+    """The passwords in ``url``, as written and percent-decoded, to scrub from messages."""
+    found = {m.group(0).partition("=")[2] for m in _QUERY_PASSWORD.finditer(url)}
+    userinfo, at, _ = url.partition("://")[2].rpartition("@")
+    if at and ":" in userinfo:
+        found.add(userinfo.partition(":")[2])
+    return {s for secret in found for s in (secret, unquote(secret)) if s}
+
+
+def _misread_userinfo(url: str) -> str | None:
+    """Why a URL parser would misread the user information of ``url``, or ``None``.
+
+    A password with an unescaped ``/``, ``?`` or ``#`` ends the netloc inside the
+    password (``postgresql://u:pa/ss@h/d`` reads as host ``u``, port ``pa``), and one
+    with an unescaped ``@`` splits at the wrong ``@``. asyncpg would then connect to a
+    "host" made of the password and print it in its errors, so such a URL is refused.
+    """
+    netloc = urlsplit(url).netloc
+    if "@" in netloc:
+        if "@" in netloc.rpartition("@")[0]:
+            return "the user or password holds an unescaped '@' (write it as %40)"
+        return None
+    after = url.partition("://")[2][len(netloc) :]
+    port = netloc.rpartition(":")[2]
+    if "@" in after and ":" in netloc and not port.isdigit() and not netloc.endswith("]"):
+        return "the password holds an unescaped '/', '?' or '#' (write them as %2F, %3F, %23)"
+    return None
 
 
 def _record(row: Any) -> ExecutionRecord:
@@ -99,6 +140,9 @@ class PostgresStore(Store):
             return
         import asyncpg
 
+        misread = _misread_userinfo(self.dsn)
+        if misread is not None:
+            raise StoreError(f"{self.url} is not a valid PostgreSQL URL: {misread}", url=self.url)
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
@@ -109,12 +153,12 @@ class PostgresStore(Store):
             )
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailableError(
-                f"cannot connect to the PostgreSQL store {self.url}: {_describe(exc)}",
+                f"cannot connect to the PostgreSQL store {self.url}: {self._describe(exc)}",
                 url=self.url,
             ) from exc
         except ValueError as exc:  # a malformed URL
             raise StoreError(
-                f"{self.url} is not a valid PostgreSQL URL: {exc}", url=self.url
+                f"{self.url} is not a valid PostgreSQL URL: {self._describe(exc)}", url=self.url
             ) from None
         try:
             await self._migrate()
@@ -129,6 +173,13 @@ class PostgresStore(Store):
                 await asyncio.wait_for(pool.close(), timeout=10)
             except (TimeoutError, OSError):
                 pool.terminate()
+
+    def _describe(self, exc: BaseException) -> str:
+        """``exc`` as text, without any password of this store's URL in it."""
+        text = _describe(exc)
+        for secret in sorted(_secrets(self.dsn), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[Any]:
@@ -153,13 +204,13 @@ class PostgresStore(Store):
             raise
         except _UNAVAILABLE as exc:
             raise StoreUnavailableError(
-                f"lost the PostgreSQL store {self.url}: {_describe(exc)}",
+                f"lost the PostgreSQL store {self.url}: {self._describe(exc)}",
                 url=self.url,
                 maybe_committed=committing,
             ) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
             raise StoreError(
-                f"the PostgreSQL store {self.url} refused a request: {_describe(exc)}",
+                f"the PostgreSQL store {self.url} refused a request: {self._describe(exc)}",
                 url=self.url,
             ) from exc
 

@@ -86,6 +86,7 @@ class SQLiteStore(Store):
                     f"cannot open the SQLite store {self.url}: the folder {folder} does not exist",
                     url=self.url,
                 )
+        db: sqlite3.Connection | None = None
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
@@ -96,7 +97,7 @@ class SQLiteStore(Store):
             self._db = db
             self._migrate()
         except sqlite3.OperationalError as exc:
-            self._db = None
+            self._close_quietly(db)
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreLockedError(
                     f"the SQLite store {self.url} stayed locked for {self.busy_timeout:g}s: {exc}",
@@ -105,6 +106,19 @@ class SQLiteStore(Store):
             raise StoreUnavailableError(
                 f"cannot open the SQLite store {self.url}: {exc}", url=self.url
             ) from exc
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+            self._close_quietly(db)
+            raise StoreError(
+                f"cannot open the SQLite store {self.url}: the file {os.path.abspath(self.path)}"
+                f" is not a usable SQLite database ({exc})",
+                url=self.url,
+            ) from None
+
+    def _close_quietly(self, db: sqlite3.Connection | None) -> None:
+        self._db = None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
 
     def _migrate(self) -> None:
         db = self.db
@@ -415,8 +429,19 @@ def _parse(url: str) -> tuple[str, dict[str, str]]:
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
     if parts.netloc:
         path = parts.netloc + ("/" + path if path else "")
-    options = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    options = {k: v[-1].lower() for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        raise StoreError(
+            f"{url}: the SQLite store has no option {', '.join(map(repr, unknown))};"
+            " it takes synchronous=off|normal|full|extra",
+            url=url,
+        )
     return path or "cerebelum.db", options
+
+
+#: The query options of a ``sqlite:///`` URL.
+_OPTIONS = frozenset({"synchronous"})
 
 
 def _statements(sql: str) -> list[str]:

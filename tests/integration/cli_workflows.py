@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cerebelum import activity, approval, signal, step, wait, workflow
+from cerebelum import activity, approval, signal, sleep, step, wait, workflow
 from cerebelum.dsl import back_to, fail, proceed, retry, skip_to
 
 
@@ -41,6 +41,14 @@ async def doubled(x: int):
 @workflow
 async def waits_for_go(x: int):
     return {"x": x, "go": await signal("go")}
+
+
+@workflow
+async def waits_in_turn():
+    go = await signal("go", timeout=timedelta(days=7))
+    decision = await approval("legal")
+    await sleep(days=2)
+    return {"go": go, "legal": decision.approved}
 
 
 # --- a workflow with every kind of edge, for the diagram ---------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +34,23 @@ def test_the_smoke_run_measures_every_workload_on_sqlite(tmp_path):
         assert got[(system, "recovery")]["completed_step_ran_again"] == 0
         assert got[(system, "latency")]["p50_ms"] <= got[(system, "latency")]["p99_ms"]
     assert "| Cerebelum graph (sqlite) | throughput |" in (tmp_path / "latest.md").read_text()
+
+
+def test_the_smoke_run_leaves_the_committed_results_alone():
+    results = ROOT / "bench" / "results"
+    before = {p.name: p.read_bytes() for p in results.iterdir()}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--systems", "cerebelum", "--stores", "sqlite",
+         "--workloads", "latency"],
+        cwd=ROOT, capture_output=True, text=True, timeout=170,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name: p.read_bytes() for p in results.iterdir()} == before
+    written = Path(re.search(r"^results in (.+)$", proc.stderr, re.M).group(1))
+    assert (
+        written != results and json.loads((written / "latest.json").read_text())["mode"] == "smoke"
+    )
+    shutil.rmtree(written)
 
 
 def test_a_missing_peer_is_a_skipped_row_and_a_failure_is_shown():

@@ -64,7 +64,7 @@ async def test_run_show_list_then_approve_and_a_later_engine_finishes(store_url)
     listed = cli(store_url, "list", "--json")
     assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["waiting"]
     shown = cli(store_url, "show", "x1").stdout
-    assert "status   waiting" in shown and "awaiting approval" in shown
+    assert "status   waiting\nwaiting  for approval 'manager'\n" in shown
     assert re.search(r"^\s+5  \S+  ApprovalRequested\s+step=\"manager\"", shown, re.M), shown
 
     approved = cli(store_url, "approve", "x1", "manager", "--data", '"fine"')
@@ -187,10 +187,30 @@ def test_run_of_a_code_workflow_prints_its_output_or_what_it_waits_for(sqlite_ur
     assert done.returncode == 0, done.stderr
     assert last_json(done)["output"] == 42
     waiting = cli(sqlite_url, "run", f"{FLOWS}:waits_for_go", "--input", "1", "--id", "s1")
-    assert last_json(waiting) == {"id": "s1", "status": "waiting", "waiting_for": "a signal"}
+    assert last_json(waiting) == {"id": "s1", "status": "waiting", "waiting_for": "signal 'go'"}
+    assert "waiting  for signal 'go'" in cli(sqlite_url, "show", "s1").stdout
     assert cli(sqlite_url, "signal", "s1", "go", "--data", '"now"').returncode == 0
     resumed = cli(sqlite_url, "run", f"{FLOWS}:waits_for_go", "--id", "s1")
     assert last_json(resumed)["output"] == {"x": 1, "go": "now"}
+
+
+def test_run_and_show_name_the_signal_the_approval_and_the_timer_awaited(sqlite_url):
+    def run() -> str:
+        done = cli(sqlite_url, "run", f"{FLOWS}:waits_in_turn", "--id", "t1")
+        assert done.returncode == 0, done.stderr
+        waits = last_json(done)["waiting_for"]
+        assert f"waiting for {waits};" in done.stderr
+        shown = cli(sqlite_url, "show", "t1")
+        assert f"waiting  for {waits}\n" in shown.stdout
+        assert json.loads(cli(sqlite_url, "show", "t1", "--json").stdout)["waiting_for"] == waits
+        return waits
+
+    day = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    assert re.fullmatch(rf"signal 'go' \(times out {day}\)", run())
+    assert cli(sqlite_url, "signal", "t1", "go", "--data", "1").returncode == 0
+    assert run() == "approval 'legal'"
+    assert cli(sqlite_url, "approve", "t1", "legal").returncode == 0
+    assert re.fullmatch(rf"a sleep \(until {day}\)", run())
 
 
 def test_detach_records_the_execution_and_the_next_engine_runs_it(sqlite_url):
@@ -292,3 +312,29 @@ def test_an_unreachable_or_unreadable_store_is_one_line(tmp_path):
     assert unreadable.returncode == 1 and unreadable.stderr.count("\n") == 1
     assert "file is not a database" in unreadable.stderr
     assert not_a_db.read_text() == "not a database, just text\n" * 100
+
+
+@pytest.mark.parametrize("command", [("list",), ("run", f"{FLOWS}:expense")])
+def test_a_corrupted_sqlite_file_or_a_foreign_url_is_one_line_naming_it(tmp_path, command):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(os.urandom(16384))
+    for db, named in [
+        (str(garbage), str(garbage)),
+        ("mysql://root:s3cret@127.0.0.1/app", "mysql://root:***@127.0.0.1/app"),
+        (f"sqlite:///{tmp_path}/new.db?foo=1", "no option 'foo'"),
+    ]:
+        done = cli(db, *command)
+        assert done.returncode != 0 and done.stdout == ""
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+        assert named in done.stderr and "s3cret" not in done.stderr
+    assert not (tmp_path / "new.db").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://app:s3/cret@127.0.0.1:1/x", "postgresql://app@127.0.0.1:1/x?password=s3cret"],
+)
+def test_a_postgresql_password_never_reaches_the_terminal(url):
+    done = cli(url, "list")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "127.0.0.1:1/x" in done.stderr and "cret" not in done.stderr + done.stdout

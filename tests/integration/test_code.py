@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -241,7 +242,7 @@ async def test_bad_input_to_code_workflows():
         activity(cw.echo, 1)
     async with TestEngine() as engine:
         with pytest.raises(
-            InvalidRequestError, match="workflow .code_onboarding. cannot take these arguments"
+            InvalidRequestError, match=r"workflow .code_onboarding. cannot take these arguments"
         ):
             await engine.start(cw.code_onboarding, "a", "b")
         assert await engine.list() == []
@@ -249,21 +250,6 @@ async def test_bad_input_to_code_workflows():
     assert result.status == "failed"
     assert (
         "arguments of activity 'echo'" in result.error.message and "Opaque" in result.error.message
-    )
-
-
-async def test_awaiting_something_unrecorded_is_warned_about(caplog):
-    @workflow(name="naps_badly")
-    async def naps_badly():
-        await asyncio.sleep(0.05)  # not cerebelum.sleep: nothing records it
-        return "woke"
-
-    async with TestEngine(evict_after=None) as engine:
-        with caplog.at_level("WARNING", logger="cerebelum.engine"):
-            result = await engine.execute(naps_badly)
-    assert result.output == "woke"
-    assert any(
-        "'naps_badly' awaits something that is not an activity" in r.message for r in caplog.records
     )
 
 
@@ -282,3 +268,80 @@ async def test_the_workflow_logger_is_quiet_while_replaying(caplog):
             assert (await engine.execute(chatty)).output == "done"
     messages = [r.message for r in caplog.records if r.name == "test.workflow"]
     assert messages == ["before the sleep", "after the sleep"]
+
+
+def _double(n: int) -> int:
+    return n * 2
+
+
+@workflow
+async def sleeper(n: int) -> int:
+    first = await activity(_double, n)
+    await cerebelum.sleep(seconds=0.2)
+    return await activity(_double, first)
+
+
+async def test_a_thousand_workflows_on_activities_and_sleeps_log_no_warning(sqlite_url, caplog):
+    # they only await activities and durable sleeps: nothing is unrecorded, so nothing
+    # may be reported as awaiting "something that is not an activity"
+    caplog.set_level("WARNING")
+    async with Engine(sqlite_url, poll_interval=0.01) as engine:
+        handles = [await engine.start(sleeper, n) for n in range(1000)]
+        results = await asyncio.gather(*(h.result() for h in handles))
+    assert [r.output for r in results] == [n * 4 for n in range(1000)]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+@workflow
+async def expense_with_timeout(amount: int):
+    decision = await cerebelum.approval("manager", timeout=timedelta(days=2))
+    return "timed out" if decision.timed_out else decision.approved
+
+
+async def test_test_engine_time_stands_still_until_the_test_waits():
+    async with TestEngine() as engine:
+        before = engine.clock.now()
+        handle = await engine.start(expense_with_timeout, 100)
+        await asyncio.sleep(0.2)  # real time: every execution waits, and the clock stays
+        assert engine.clock.now() == before
+        assert (await engine.status(handle.id)).status == "waiting"
+        await engine.approve(handle.id, "manager")
+        assert (await handle.result()).output is True
+        forgotten = await engine.start(expense_with_timeout, 200)
+        assert (await engine.result(forgotten.id)).output == "timed out"  # awaiting skips
+        assert engine.clock.now() - before == timedelta(days=2)
+
+
+ticks: list[tuple[int, datetime]] = []
+
+
+def _tick(i: int, at: str) -> None:
+    ticks.append((i, datetime.fromisoformat(at)))
+
+
+@workflow
+async def hourly(n: int):
+    for i in range(n):
+        await cerebelum.sleep(hours=1)
+        await activity(_tick, i, cerebelum.now().isoformat())
+    return n
+
+
+async def test_test_engine_sleep_fires_timers_in_order_and_runs_workflows_between():
+    ticks.clear()
+    async with TestEngine() as engine:
+        start = engine.clock.now()
+        handle = await engine.start(hourly, 5)
+        await engine.sleep(timedelta(hours=2, minutes=30))
+        assert engine.clock.now() - start == timedelta(hours=2, minutes=30)
+        assert [(i, at - start) for i, at in ticks] == [
+            (0, timedelta(hours=1)),
+            (1, timedelta(hours=2)),
+        ]
+        assert (await engine.status(handle.id)).status == "waiting"
+        engine.advance(timedelta(hours=1))  # returns at once; the clock gets there by itself
+        async with asyncio.timeout(5):
+            while len(ticks) < 3:
+                await asyncio.sleep(0.01)
+        assert (await handle.result()).output == 5
+        assert [at - start for _, at in ticks] == [timedelta(hours=h) for h in range(1, 6)]

@@ -107,7 +107,7 @@ async def test_an_unrouted_returned_error_fails_the_execution(engine):
 async def test_a_step_timeout_routes_like_an_error(engine):
     result = await engine.execute(w.timeout_flow)
     assert (result.status, result.output) == ("completed", "timed out, handled")
-    failed = [e for e in await engine.history(result.id) if e.type == "StepFailed"][0]
+    failed = next(e for e in await engine.history(result.id) if e.type == "StepFailed")
     assert failed.error["kind"] == "timeout" and "within 0.05s" in failed.error["message"]
 
 
@@ -182,7 +182,9 @@ async def test_approving_what_is_not_waiting_is_refused_and_writes_nothing(engin
     while (await engine.status(handle.id)).status != "waiting":
         await asyncio.sleep(0.005)
     before = await engine.history(handle.id)
-    with pytest.raises(InvalidRequestError, match="not waiting for approval 'director'.*'manager'"):
+    with pytest.raises(
+        InvalidRequestError, match=r"not waiting for approval 'director'.*'manager'"
+    ):
         await engine.approve(handle.id, "director")
     with pytest.raises(SerializationError):
         await engine.approve(handle.id, "manager", data=object())

@@ -9,6 +9,7 @@ import time
 import asyncpg
 import pytest
 
+from cerebelum import Engine
 from cerebelum import events as ev
 from cerebelum.errors import StoreError, StoreUnavailableError
 from cerebelum.store import ExecutionRecord, Write, _sql, open_store
@@ -227,6 +228,72 @@ async def test_an_unreachable_postgres_names_the_url_and_hides_the_password():
     message = str(caught.value)
     assert "postgresql://app:***@127.0.0.1:1/nowhere" in message and "s3cret" not in message
     assert mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app@127.0.0.1:1/nowhere?password=s3cret",
+        "postgresql://app@127.0.0.1:1/nowhere?sslmode=disable&password=s3cret&x=1",
+        "postgresql://app:s3/cret@127.0.0.1:1/nowhere",
+        "postgresql://app:s3#cret@127.0.0.1:1/nowhere",
+        "postgresql://app:s3?cret@127.0.0.1:1/nowhere",
+        "postgresql://app:s3@cret@127.0.0.1:1/nowhere",
+        "postgres://app:s3%2Fcret@127.0.0.1:1/nowhere",
+    ],
+)
+async def test_no_error_shows_the_password_however_the_url_holds_it(url):
+    secrets = ("s3cret", "s3/cret", "s3#cret", "s3?cret", "s3@cret", "s3%2Fcret", "cret")
+    store = PostgresStore(url, connect_timeout=5)
+    assert not any(s in store.url for s in secrets) and "127.0.0.1" in store.url
+    with pytest.raises(StoreError) as caught:
+        await store.connect()
+    message = str(caught.value)
+    assert "127.0.0.1:1" in message and "***" in message, message
+    assert not any(s in message for s in secrets), message
+    with pytest.raises(StoreError) as caught:
+        async with Engine(url):
+            pass
+    assert not any(s in str(caught.value) for s in secrets), str(caught.value)
+
+
+def test_mask_url_keeps_what_is_not_a_password():
+    assert (
+        mask_url("postgresql://u@h/d?application_name=x") == "postgresql://u@h/d?application_name=x"
+    )
+    assert mask_url("postgresql://u:p@[::1]:5/d") == "postgresql://u:***@[::1]:5/d"
+    assert (
+        mask_url("postgresql:///d?host=/tmp&PASSWORD=p") == "postgresql:///d?host=/tmp&PASSWORD=***"
+    )
+
+
+@pytest.mark.parametrize("content", [b"just some text, not a database\n" * 50, b"\x13\x37" * 8192])
+async def test_a_corrupted_sqlite_file_is_a_store_error_naming_the_file(tmp_path, content):
+    path = tmp_path / "damaged.db"
+    path.write_bytes(content)
+    for opening in (lambda: open_store(str(path)).connect(), lambda: Engine(str(path)).open()):
+        with pytest.raises(StoreError, match="not a usable SQLite database") as caught:
+            await opening()
+        assert str(path) in str(caught.value)
+    assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("mysql://root:s3cret@db/app", "mysql://root:***@db/app"),
+        ("redis://localhost:6379", "'redis'"),
+        ("sqlite:///x.db?foo=1", "no option 'foo'"),
+        ("sqlite:///x.db?synchronous=full&journal=wal", "no option 'journal'"),
+    ],
+)
+def test_a_url_no_store_takes_is_refused_with_what_is_accepted(url, named):
+    for opening in (open_store, Engine):
+        with pytest.raises(StoreError) as caught:
+            opening(url)
+        message = str(caught.value)
+        assert named in message and "s3cret" not in message
+        assert "sqlite://" in message or "synchronous=" in message  # what it takes instead
 
 
 async def test_a_sqlite_store_in_a_missing_folder_is_refused_and_nothing_is_created(tmp_path):

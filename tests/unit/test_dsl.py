@@ -114,11 +114,23 @@ def test_step_signatures_are_checked_when_declared():
 
 
 def test_a_graph_workflow_function_takes_the_builder_only():
-    with pytest.raises(DefinitionError, match="takes one parameter"):
+    with pytest.raises(DefinitionError, match="takes one parameter, the builder"):
 
         @workflow
         def two_params(a, b):
             pass
+
+
+@pytest.mark.parametrize("params", ["", "user_id, retries=2", "*args, **kwargs"])
+def test_a_code_workflow_written_without_async_is_told_so(params):
+    namespace: dict = {}
+    exec(f"def charge({params}):\n    return 1", namespace)
+    with pytest.raises(DefinitionError) as caught:
+        workflow(namespace["charge"])
+    message = str(caught.value)
+    assert "code workflows are 'async def'" in message
+    assert f"@workflow async def charge({params})" in message
+    assert "def charge(wf)" in message and caught.value.workflow == "charge"
 
 
 def test_the_sdk_result_dicts_are_unwrapped():
@@ -146,7 +158,7 @@ def test_a_workflow_name_belongs_to_one_module():
 
     elsewhere.__module__ = "some.other.module"
     with pytest.raises(
-        DefinitionError, match="workflow name 'under_test' is taken by tests.unit.test_dsl"
+        DefinitionError, match=r"workflow name 'under_test' is taken by tests\.unit\.test_dsl"
     ):
         define(lambda w: w.timeline(first))
         workflow(name="under_test")(elsewhere)
