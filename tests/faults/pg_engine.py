@@ -48,6 +48,7 @@ async def main(url: str, count: int, prefix: str) -> None:
     errors: list[str] = []
     done = 0
     async with Engine(url, workflows=[outage_flow]) as engine:
+
         async def one(i: int) -> None:
             nonlocal done
             try:
