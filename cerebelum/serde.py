@@ -87,14 +87,16 @@ def _build_decoder(declared: Any) -> msgspec.json.Decoder[Any]:
 # --- storing --------------------------------------------------------------------------
 
 
-def encode(value: Any, what: str, declared: Any = Any, hint: str = "-> {}") -> bytes:
+def encode(value: Any, what: str, declared: Any = Any, hint: str = "") -> bytes:
     """Encode ``value`` as JSON if it comes back as ``declared``; else refuse it.
 
     Args:
         value: the value to store.
         what: what the value is, e.g. ``"the result of step 'charge'"``.
         declared: the type the code declared for it (``Any`` when none).
-        hint: how a declaration reads in the message, ``"-> {}"`` or ``"items: {}"``.
+        hint: how a declaration reads in the message, ``"-> {}"`` or ``"items: {}"``;
+            empty where the code has nowhere to declare a type (approval data, a signal's
+            payload): the value must then be plain JSON.
 
     Raises:
         SerializationError: the value cannot be stored, or would come back different.
@@ -102,7 +104,7 @@ def encode(value: Any, what: str, declared: Any = Any, hint: str = "-> {}") -> b
     return roundtrip(value, what, declared, hint)[0]
 
 
-def roundtrip(value: Any, what: str, declared: Any = Any, hint: str = "-> {}") -> tuple[bytes, Any]:
+def roundtrip(value: Any, what: str, declared: Any = Any, hint: str = "") -> tuple[bytes, Any]:
     """Encode ``value`` and decode it again by ``declared``: the form every later reader sees.
 
     Raises:
@@ -351,7 +353,7 @@ def _difference(value: Any, back: Any, declared: Any, hint: str) -> _Found:
 
 def _hint(hint: str, path: tuple[Any, ...]) -> str:
     """How to declare the type of the part of the value at ``path``."""
-    if not path:
+    if not path or not hint:
         return hint
     last = path[-1]
     if isinstance(last, _Verbatim):
@@ -403,17 +405,22 @@ def _changed(a: Any, b: Any, hint: str) -> str:
     else:
         told = f"{_a(name)} comes back as {_short(b)}"
         suggestion = name
-    return f"{told}{{at}}: declare the type, e.g. '{hint.format(suggestion)}'"
+    return f"{told}{{at}}: {_advice(hint, suggestion)}"
 
 
 def _key_changed(ka: Any, kb: Any, container: dict[Any, Any], hint: str) -> str:
     key = type(ka).__qualname__
     values = {_type_text(v) for v in container.values()}
     value = values.pop() if len(values) == 1 else "Any"
-    return (
-        f"{key} key {ka!r}{{at}} would come back as the {_kind(kb)} {kb!r}: "
-        f"declare the type, e.g. '{hint.format(f'dict[{key}, {value}]')}'"
+    return f"{key} key {ka!r}{{at}} would come back as the {_kind(kb)} {kb!r}: " + _advice(
+        hint, f"dict[{key}, {value}]"
     )
+
+
+def _advice(hint: str, suggestion: str) -> str:
+    if not hint:
+        return "nothing declares a type here, so only plain JSON values keep theirs"
+    return f"declare the type, e.g. '{hint.format(suggestion)}'"
 
 
 def _a(noun: str) -> str:

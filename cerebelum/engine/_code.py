@@ -280,7 +280,7 @@ async def drive(engine: Engine, run: Run) -> None:
         engine._apply(run, ev.ExecutionFailed, error=exception_error(exc))
         return
     try:
-        raw = encode(result, f"the output of workflow {wf.name!r}", returns(wf.fn))
+        raw = encode(result, f"the output of workflow {wf.name!r}", returns(wf.fn), "-> {}")
     except SerializationError as exc:
         engine._apply(
             run, ev.ExecutionFailed, error={"kind": "unserialisable", "message": exc.message}
@@ -326,7 +326,7 @@ async def run_activity(
             "retryable": retryable,
         }
     try:
-        raw = encode(result, f"the result of activity {adef.name!r}", returns(adef.fn))
+        raw = encode(result, f"the result of activity {adef.name!r}", returns(adef.fn), "-> {}")
     except SerializationError as exc:
         error = {"kind": "unserialisable", "name": "SerializationError", "message": exc.message}
         return ev.ActivityFailed, {

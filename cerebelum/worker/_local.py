@@ -131,7 +131,7 @@ def _success(
             "route": route,
         }
     try:
-        raw, value = roundtrip(result, f"the result of step {name!r}", declared)
+        raw, value = roundtrip(result, f"the result of step {name!r}", declared, "-> {}")
     except SerializationError as exc:
         return _unserialisable(name, attempt, exc)
     if declared is not Any:
