@@ -47,7 +47,7 @@ def _pydantic_model(cls: Any) -> bool:
 def _enc_hook(obj: Any) -> Any:
     if _pydantic_model(type(obj)):
         return obj.model_dump(mode="json")
-    raise NotImplementedError(f"Encoding objects of type {type(obj).__qualname__} is unsupported")
+    raise NotImplementedError(f"Encoding objects of type {type(obj).__name__} is unsupported")
 
 
 def _dec_hook(cls: Any, obj: Any) -> Any:
@@ -181,7 +181,7 @@ def _refusal(
     return SerializationError(
         f"{what} cannot be stored: {reason.replace('{at}', _at(path))}",
         path=_path_text(path),
-        type_name=getattr(culprit, "__qualname__", str(culprit)),
+        type_name=getattr(culprit, "__name__", str(culprit)),
     )
 
 
@@ -281,7 +281,7 @@ def _leaf_problem(item: Any, path: tuple[Any, ...]) -> _Found | None:
     try:
         _encoder.encode(item)
     except Exception as exc:
-        name = type(item).__qualname__
+        name = type(item).__name__
         return path, f"{name}{{at}} is not supported ({exc})", type(item)
     return None
 
@@ -303,7 +303,7 @@ def _key_problem(key: Any, path: tuple[Any, ...]) -> _Found | None:
     except Exception:
         return (
             path,
-            f"the key {_short(key)}{{at}} is {_a(type(key).__qualname__)}: keys are strings or numbers",
+            f"the key {_short(key)}{{at}} is {_a(type(key).__name__)}: keys are strings or numbers",
             type(key),
         )
     return None
@@ -382,8 +382,8 @@ _COMES_BACK_AS_STR = {
 
 def _changed(a: Any, b: Any, hint: str) -> str:
     """How a value of one type comes back as another, with the declaration that fixes it."""
-    name = type(a).__qualname__
-    got = type(b).__qualname__
+    name = type(a).__name__
+    got = type(b).__name__
     if isinstance(a, set | frozenset):
         told = f"{_a(name)} comes back as a list"
         suggestion = f"{name}[{_element_name(a)}]"
@@ -409,7 +409,7 @@ def _changed(a: Any, b: Any, hint: str) -> str:
 
 
 def _key_changed(ka: Any, kb: Any, container: dict[Any, Any], hint: str) -> str:
-    key = type(ka).__qualname__
+    key = type(ka).__name__
     values = {_type_text(v) for v in container.values()}
     value = values.pop() if len(values) == 1 else "Any"
     return f"{key} key {ka!r}{{at}} would come back as the {_kind(kb)} {kb!r}: " + _advice(
@@ -424,11 +424,14 @@ def _advice(hint: str, suggestion: str) -> str:
 
 
 def _a(noun: str) -> str:
-    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+    low = noun.lower()
+    vowel = low[:1] in "aeio" or low[:2] in ("un", "up", "ul", "um")  # an Order, a User
+    vowel = vowel and not noun.isupper()  # a UUID
+    return f"an {noun}" if vowel else f"a {noun}"
 
 
 def _kind(value: Any) -> str:
-    return "string" if isinstance(value, str) else type(value).__qualname__
+    return "string" if isinstance(value, str) else type(value).__name__
 
 
 def _element_name(values: Any) -> str:
@@ -437,7 +440,7 @@ def _element_name(values: Any) -> str:
 
 
 def _type_text(value: Any) -> str:
-    return type(value).__qualname__
+    return type(value).__name__
 
 
 def _short(value: Any) -> str:
@@ -447,7 +450,7 @@ def _short(value: Any) -> str:
 
 def _type_name(declared: Any) -> str:
     if isinstance(declared, type):
-        return declared.__qualname__
+        return declared.__name__
     return _MODULES.sub("", repr(declared))
 
 
