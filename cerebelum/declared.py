@@ -17,6 +17,7 @@ included); one that cannot be resolved, or that msgspec cannot decode into, coun
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import typing
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import msgspec
 
 from cerebelum import events as ev
+from cerebelum.errors import SerializationError
 from cerebelum.serde import decode, decode_json, encode, encode_json, read, usable
 
 __all__ = [
@@ -175,6 +177,9 @@ def encode_args(target: Any, args: Any, kwargs: dict[str, Any], what: str) -> by
     Raises:
         SerializationError: an argument cannot be stored as its parameter declares it.
     """
+    if _untyped(target):  # one check of the whole call; name the argument if it fails
+        with contextlib.suppress(SerializationError):
+            return encode({"args": list(args), "kwargs": kwargs}, what)
     positional, named = _call_types(target, len(args), kwargs)
     parts = [
         encode(value, f"{what} (argument {label!r})", declared, f"{label}: {{}}")
@@ -205,11 +210,11 @@ def decode_args(target: Any, raw: Any, what: str) -> dict[str, Any]:
     """
     if raw is None:
         return {}
-    call = _call_decoder.decode(raw)
-    positional, named = _call_types(target, len(call.args), call.kwargs)
-    if all(t is Any for _, t in positional) and all(t is Any for t in named.values()):
+    if _untyped(target):
         value: dict[str, Any] = decode_json(raw)
         return value
+    call = _call_decoder.decode(raw)
+    positional, named = _call_types(target, len(call.args), call.kwargs)
     return {
         "args": [
             decode(value, declared, f"{what} (argument {label!r})")
@@ -233,29 +238,60 @@ def _call_types(
     """The label and declared type of each positional argument, and of each keyword."""
     if getattr(target, "kind", None) == "graph":  # a graph child takes its input
         return [("inputs", _graph_input(target))] * count, dict.fromkeys(kwargs, Any)
-    fn = getattr(target, "fn", target)
-    types = hints(fn)
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        params = []
-    positional: list[tuple[str, Any]] = []
-    star: inspect.Parameter | None = None
-    by_name: dict[str, Any] = {}
-    double_star: inspect.Parameter | None = None
-    for p in params:
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            positional.append((p.name, types.get(p.name, Any)))
-        elif p.kind is p.VAR_POSITIONAL:
-            star = p
-        elif p.kind is p.VAR_KEYWORD:
-            double_star = p
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            by_name[p.name] = types.get(p.name, Any)
-    extra = types.get(star.name, Any) if star is not None else Any
-    fixed = len(positional)
+    sig = _signature(target)
+    positional = sig.positional[:count]
     while len(positional) < count:
         i = len(positional)
-        positional.append((f"{star.name}[{i - fixed}]" if star is not None else str(i), extra))
-    rest = types.get(double_star.name, Any) if double_star is not None else Any
-    return positional[:count], {key: by_name.get(key, rest) for key in kwargs}
+        label = f"{sig.star}[{i - len(sig.positional)}]" if sig.star else str(i)
+        positional.append((label, sig.star_type))
+    return positional, {key: sig.named.get(key, sig.rest_type) for key in kwargs}
+
+
+class _Signature:
+    """What a function's parameters declare, read once per function."""
+
+    def __init__(self, fn: Any) -> None:
+        types = hints(fn)
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        self.positional: list[tuple[str, Any]] = []
+        self.named: dict[str, Any] = {}
+        self.star: str | None = None
+        self.star_type: Any = Any
+        self.rest_type: Any = Any
+        for p in params:
+            declared = types.get(p.name, Any)
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                self.positional.append((p.name, declared))
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                self.named[p.name] = declared
+            if p.kind is p.VAR_POSITIONAL:
+                self.star, self.star_type = p.name, declared
+            if p.kind is p.VAR_KEYWORD:
+                self.rest_type = declared
+        self.untyped = all(t is Any for _, t in self.positional) and all(
+            t is Any for t in (*self.named.values(), self.star_type, self.rest_type)
+        )
+
+
+_signatures: dict[Any, _Signature] = {}
+
+
+def _untyped(target: Any) -> bool:
+    """Whether no argument of a call of ``target`` has a declared type."""
+    if getattr(target, "kind", None) == "graph":
+        return _graph_input(target) is Any
+    return _signature(target).untyped
+
+
+def _signature(target: Any) -> _Signature:
+    fn = getattr(target, "fn", target)
+    try:
+        return _signatures[fn]
+    except KeyError:
+        sig = _signatures[fn] = _Signature(fn)
+        return sig
+    except TypeError:  # unhashable callable
+        return _Signature(fn)
