@@ -110,8 +110,10 @@ def _graph_input(wf: Any) -> Any:
     return _graph_inputs[wf]
 
 
-def result_type(runtime: Any, position: int) -> Any:
+def result_type(runtime: Any, position: int | None) -> Any:
     """The type the command at ``position`` of a code workflow returns (activity, child)."""
+    if position is None:
+        return Any
     adef = runtime.run.activities.get(position)
     if adef is not None:
         return returns(adef.fn)

@@ -229,8 +229,8 @@ def settle(fut: asyncio.Future[Any], cmd: Command, declared: Any = Any) -> None:
         try:
             what = f"the result of {kind} {cmd.name!r}"
             value = decode(cmd.result, declared, what) if cmd.result is not None else None
-        except SerializationError as exc:  # the declaration changed since it was recorded
-            fut.set_exception(exc)
+        except SerializationError as err:  # the declaration changed since it was recorded
+            fut.set_exception(err)
             return
         if kind == "approval":
             value = Decision(
