@@ -103,7 +103,7 @@ async def test_approval_data_and_signal_payloads_are_checked_too(store_url):
             await engine.approve(handle.id, "manager", data={1, 2})
         assert await engine.history(handle.id) == before
         await engine.cancel(handle.id)
-        waiting = await engine.start(vw.waits_for_go)
+        waiting = await engine.start(vw.value_signal_wait)
         before = await engine.history(waiting.id)
         with pytest.raises(
             SerializationError,

@@ -192,5 +192,5 @@ async def returns_nan() -> float:
 
 
 @workflow
-async def waits_for_go():
+async def value_signal_wait():
     return await signal("go")
