@@ -243,11 +243,16 @@ def test_a_call_encodes_to_the_same_bytes_as_the_whole_dict(call):
         whole = encode_json({"args": args, "kwargs": kwargs})
     except Exception:
         return
-    with contextlib.suppress(SerializationError):
-        assert encode_args(untyped_any, tuple(args), kwargs, "x") == whole
+    for fn in (untyped_any, typed_object):  # the whole call at once, and argument by argument
+        with contextlib.suppress(SerializationError):
+            assert encode_args(fn, tuple(args), kwargs, "x") == whole
 
 
 def untyped_any(*args, **kwargs):
+    raise NotImplementedError
+
+
+def typed_object(*args: object, **kwargs: object):
     raise NotImplementedError
 
 
