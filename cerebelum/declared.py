@@ -106,8 +106,8 @@ def _graph_input(wf: Any) -> Any:
         for sd in wf.steps.values()
         if any(p.name == "inputs" for p in sd.params)
     } - {Any}
-    _graph_inputs[wf] = found.pop() if len(found) == 1 else Any
-    return _graph_inputs[wf]
+    declared = _graph_inputs[wf] = found.pop() if len(found) == 1 else Any
+    return declared
 
 
 def result_type(runtime: Any, position: int | None) -> Any:

@@ -2,9 +2,11 @@
 
 A value is encoded with msgspec, then decoded again by the type the code declared for
 it (``Any`` when it declared none) and compared with the original. It is stored only
-if the two are equal; otherwise it is refused with a :class:`SerializationError` that
-names what the value is and where inside it the difference sits. So a value either
-comes back as the code declared it, or never enters the history.
+if the two are equal (or if it is plain JSON that the declared type converts, the way
+a JSON caller sends a dataclass); otherwise it is refused with a
+:class:`SerializationError` that names what the value is and where inside it the
+difference sits. So a value either comes back as the code declared it, or never enters
+the history.
 
 msgspec decodes dataclasses, Structs, datetime, date, time, timedelta, UUID, Decimal,
 bytes, Enum, set, frozenset, tuple and ``dict[int, X]`` by their declared type.
@@ -116,10 +118,20 @@ def roundtrip(value: Any, what: str, declared: Any = Any, hint: str = "") -> tup
         back = dec.decode(raw)
         same = back is value or back == value
     except Exception as exc:  # whatever the value did: TypeError, RecursionError, ...
-        raise _refusal(value, what, declared, hint, exc) from None
-    if not same:
-        raise _refusal(value, what, declared, hint, None, back)
+        raise _explained(value, what, declared, hint, exc) from None
+    if not same and not (declared is not Any and _is_json(value, raw)):
+        raise _explained(value, what, declared, hint, None, back)
     return raw, back
+
+
+def _is_json(value: Any, raw: bytes) -> bool:
+    """Whether ``value`` is plain JSON already: given where a type is declared (by a CLI or
+    HTTP caller, who cannot send an Order), it is converted by the declaration, as msgspec
+    converts any JSON it decodes."""
+    try:
+        return bool(_decoder.decode(raw) == value)
+    except Exception:
+        return False
 
 
 # --- reading --------------------------------------------------------------------------
@@ -160,6 +172,17 @@ def read(raw: Any, declared: Any) -> Any:
 
 
 # --- explaining a refusal -----------------------------------------------------------------
+
+
+def _explained(
+    value: Any, what: str, declared: Any, hint: str, exc: BaseException | None, back: Any = None
+) -> SerializationError:
+    """The refusal of ``value``; a plainer one if looking into the value fails too."""
+    try:
+        return _refusal(value, what, declared, hint, exc, back)
+    except Exception as inner:  # a value whose attributes or repr raise, say
+        reason = exc if exc is not None else inner
+        return SerializationError(f"{what} cannot be stored: {reason}", path="", type_name="?")
 
 
 def _refusal(

@@ -215,7 +215,7 @@ def test_a_call_is_stored_as_one_dict_and_read_back_argument_by_argument():
     with pytest.raises(
         SerializationError, match=r"the arguments of activity 'order' \(argument 'more\[0\]'\)"
     ):
-        encode_args(order, (SHAPE, {"x": 1, "y": 2.0}), kwargs, "the arguments of activity 'order'")
+        encode_args(order, (SHAPE, {"x": "one", "y": 2.0}), kwargs, "the arguments of activity 'order'")
 
 
 json_values = st.recursive(
@@ -345,3 +345,15 @@ def test_pydantic_models_come_back_as_declared():
         encode({"u": user}, "the result of step 'load'", Any, "-> {}")
     with pytest.raises(SerializationError, match="does not match the declared type User"):
         encode({"name": "ann"}, "x", User)
+
+
+def test_plain_json_where_a_type_is_declared_is_converted_by_it():
+    sent = {"x": 1, "y": 2}  # what a CLI or HTTP caller can send for a Point
+    assert roundtrip(sent, "x", Point)[1] == Point(1, 2.0)
+    assert roundtrip(["2030-01-02T00:00:00Z"], "x", list[datetime])[1] == [
+        datetime(2030, 1, 2, tzinfo=UTC)
+    ]
+    with pytest.raises(SerializationError, match="does not match the declared type Point"):
+        encode({"x": "one"}, "x", Point)
+    with pytest.raises(SerializationError, match="int key 1 would come back as the string '1'"):
+        encode({1: "a"}, "x", dict[str, str], "-> {}")
