@@ -26,7 +26,7 @@ import msgspec
 
 from cerebelum import events as ev
 from cerebelum.errors import SerializationError
-from cerebelum.serde import decode, decode_json, encode, encode_json, read, usable
+from cerebelum.serde import _dec_hook, decode, decode_json, encode, encode_json, read, usable
 
 __all__ = [
     "child_args",
@@ -182,6 +182,10 @@ def encode_args(target: Any, args: Any, kwargs: dict[str, Any], what: str) -> by
     if _untyped(target):  # one check of the whole call; name the argument if it fails
         with contextlib.suppress(SerializationError):
             return encode({"args": list(args), "kwargs": kwargs}, what)
+    elif not kwargs:  # the usual call: one check of all the arguments as a typed tuple
+        with contextlib.suppress(SerializationError):
+            as_tuple, _ = _positional_call(target, len(args))
+            return b'{"args":' + encode(tuple(args), what, as_tuple) + b',"kwargs":{}}'
     positional, named = _call_types(target, len(args), kwargs)
     parts = [
         encode(value, f"{what} (argument {label!r})", declared, f"{label}: {{}}")
@@ -216,6 +220,10 @@ def decode_args(target: Any, raw: Any, what: str) -> dict[str, Any]:
         value: dict[str, Any] = decode_json(raw)
         return value
     call = _call_decoder.decode(raw)
+    if not call.kwargs:
+        with contextlib.suppress(msgspec.ValidationError):
+            typed = _positional_call(target, len(call.args))[1].decode(raw)
+            return {"args": list(typed.args), "kwargs": {}}
     positional, named = _call_types(target, len(call.args), call.kwargs)
     return {
         "args": [
@@ -227,6 +235,24 @@ def decode_args(target: Any, raw: Any, what: str) -> dict[str, Any]:
             for key, value in call.kwargs.items()
         },
     }
+
+
+_positional: dict[tuple[Any, int], tuple[Any, msgspec.json.Decoder[Any]]] = {}
+
+
+def _positional_call(target: Any, count: int) -> tuple[Any, msgspec.json.Decoder[Any]]:
+    """For a call of ``target`` with ``count`` positional arguments and no keywords: the
+    type of the arguments as a tuple, and a decoder of the whole stored call."""
+    key = (getattr(target, "fn", target), count)
+    try:
+        return _positional[key]
+    except KeyError:
+        pass
+    positional, _ = _call_types(target, count, ())
+    args = tuple[tuple(declared for _, declared in positional)]  # type: ignore[misc]
+    call = msgspec.defstruct("Call", [("args", args), ("kwargs", dict[str, Any], {})])
+    found = _positional[key] = (args, msgspec.json.Decoder(call, strict=True, dec_hook=_dec_hook))
+    return found
 
 
 def inputs_of(workflow: Any, raw: Any) -> dict[str, Any]:

@@ -104,6 +104,8 @@ async def test_approval_data_and_signal_payloads_are_checked_too(store_url):
         assert await engine.history(handle.id) == before
         await engine.cancel(handle.id)
         waiting = await engine.start(vw.value_signal_wait)
+        while (await engine.status(waiting.id)).status != "waiting":
+            await asyncio.sleep(0.005)
         before = await engine.history(waiting.id)
         with pytest.raises(
             SerializationError,

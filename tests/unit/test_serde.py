@@ -215,7 +215,9 @@ def test_a_call_is_stored_as_one_dict_and_read_back_argument_by_argument():
     with pytest.raises(
         SerializationError, match=r"the arguments of activity 'order' \(argument 'more\[0\]'\)"
     ):
-        encode_args(order, (SHAPE, {"x": "one", "y": 2.0}), kwargs, "the arguments of activity 'order'")
+        encode_args(
+            order, (SHAPE, {"x": "one", "y": 2.0}), kwargs, "the arguments of activity 'order'"
+        )
 
 
 json_values = st.recursive(
