@@ -177,3 +177,10 @@ async def test_a_workflow_output_that_cannot_be_stored_fails_the_execution(store
     assert result.status == "failed" and result.error.kind == "unserialisable"
     assert "the output of workflow 'returns_nan'" in result.error.message
     assert "NaN cannot be stored" in result.error.message
+
+
+async def test_an_exception_whose_message_holds_a_lone_surrogate_is_recorded_escaped(store_url):
+    async with Engine(store_url, poll_interval=0.05) as engine:
+        result = await asyncio.wait_for(engine.execute(vw.error_with_surrogate), 10)
+    assert result.status == "failed" and result.error.kind == "exception"
+    assert result.error.message == "bad \\ud800 input"

@@ -194,3 +194,13 @@ async def returns_nan() -> float:
 @workflow
 async def value_signal_wait():
     return await signal("go")
+
+
+@step
+async def shouts(ctx):
+    raise ValueError("bad \ud800 input")
+
+
+@workflow
+def error_with_surrogate(wf):
+    wf.timeline(shouts)
