@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cerebelum import events as ev
 from cerebelum.code._activity import ActivityDef
 from cerebelum.code._commands import Decision
+from cerebelum.declared import decode_args, encode_args, inputs_of, result_type, returns
 from cerebelum.errors import (
     ActivityError,
     ChildFailedError,
@@ -32,7 +33,7 @@ from cerebelum.errors import (
     SignalTimeoutError,
     StepTimeoutError,
 )
-from cerebelum.serde import decode_json, encode, roundtrip
+from cerebelum.serde import decode, decode_json, encode
 from cerebelum.worker._local import exception_error
 
 from ._code_state import WAITS, CodeState, Command
@@ -91,7 +92,7 @@ class WorkflowRuntime:
     def _future(self, p: int, cmd: Command | None) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = self.loop.create_future()
         if cmd is not None and cmd.settled:
-            settle(fut, cmd)
+            settle(fut, cmd, result_type(self, p))
         else:
             self.futures[p] = fut
         return fut
@@ -104,9 +105,7 @@ class WorkflowRuntime:
     def activity(
         self, adef: ActivityDef, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> asyncio.Future[Any]:
-        raw = encode(
-            {"args": list(args), "kwargs": kwargs}, f"the arguments of activity {adef.name!r}"
-        )
+        raw = encode_args(adef.fn, args, kwargs, f"the arguments of activity {adef.name!r}")
         p, cmd = self._next("activity", adef.name, raw)
         self.run.activities[p] = adef
         if cmd is None:
@@ -157,9 +156,8 @@ class WorkflowRuntime:
 
     def child(self, wf: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         workflow = self.engine.workflow(wf)
-        raw = encode(
-            {"args": list(args), "kwargs": kwargs},
-            f"the arguments of child workflow {workflow.name!r}",
+        raw = encode_args(
+            workflow, args, kwargs, f"the arguments of child workflow {workflow.name!r}"
         )
         p, cmd = self._next("child", workflow.name, raw)
         if cmd is None:
@@ -207,13 +205,18 @@ class WorkflowRuntime:
         return not any(f.done() for f in self.futures.values())
 
 
-def settle(fut: asyncio.Future[Any], cmd: Command) -> None:
-    """Hand a command's recorded outcome to the coroutine waiting on it."""
+def settle(fut: asyncio.Future[Any], cmd: Command, declared: Any = Any) -> None:
+    """Hand a command's recorded outcome, read as ``declared``, to the coroutine waiting on it."""
     if fut.done():
         return
     kind = cmd.kind
     if cmd.status == "done":
-        value = decode_json(cmd.result) if cmd.result is not None else None
+        try:
+            what = f"the result of {kind} {cmd.name!r}"
+            value = decode(cmd.result, declared, what) if cmd.result is not None else None
+        except SerializationError as err:  # the declaration changed since it was recorded
+            fut.set_exception(err)
+            return
         if kind == "approval":
             value = Decision(
                 approved=value["approved"], data=value["data"], timed_out=value["timed_out"]
@@ -243,7 +246,7 @@ async def drive(engine: Engine, run: Run) -> None:
     current_runtime.set(run.runtime)
     wf = run.wf
     try:
-        inputs = run.state.inputs_value
+        inputs = inputs_of(wf, run.state.inputs)
         result = await wf.fn(*inputs.get("args", ()), **inputs.get("kwargs", {}))
     except NonDeterminismError as exc:
         logger.error("%s", exc.message, extra={"execution_id": run.id})
@@ -262,7 +265,7 @@ async def drive(engine: Engine, run: Run) -> None:
         engine._apply(run, ev.ExecutionFailed, error=exception_error(exc))
         return
     try:
-        raw = encode(result, f"the output of workflow {wf.name!r}")
+        raw = encode(result, f"the output of workflow {wf.name!r}", returns(wf.fn), "-> {}")
     except SerializationError as exc:
         engine._apply(
             run, ev.ExecutionFailed, error={"kind": "unserialisable", "message": exc.message}
@@ -283,7 +286,7 @@ async def run_activity(
     )
     current_activity.set(info)
     try:
-        inputs = decode_json(cmd.args) if cmd.args is not None else {}
+        inputs = decode_args(adef.fn, cmd.args, f"the arguments of activity {adef.name!r}")
         call = (
             adef.fn(*inputs.get("args", ()), **inputs.get("kwargs", {}))
             if adef.is_async
@@ -308,7 +311,7 @@ async def run_activity(
             "retryable": retryable,
         }
     try:
-        raw, _ = roundtrip(result, f"the result of activity {adef.name!r}")
+        raw = encode(result, f"the result of activity {adef.name!r}", returns(adef.fn), "-> {}")
     except SerializationError as exc:
         error = {"kind": "unserialisable", "name": "SerializationError", "message": exc.message}
         return ev.ActivityFailed, {

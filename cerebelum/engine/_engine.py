@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from cerebelum import events as ev
 from cerebelum.clock import Clock
+from cerebelum.declared import child_args, child_output, encode_inputs, output_type, result_type
 from cerebelum.dsl._workflow import lookup_workflow, registered_workflows
 from cerebelum.errors import (
     CerebelumError,
@@ -43,7 +44,7 @@ from cerebelum.errors import (
     StoreUnavailableError,
     WorkflowNotFoundError,
 )
-from cerebelum.serde import decode_json, encode
+from cerebelum.serde import read
 from cerebelum.store import ExecutionRecord, Store, Write, open_store
 from cerebelum.worker._local import run_step
 
@@ -249,7 +250,7 @@ class Engine(Requests, Waits, Committer, Versions):
             )
         else:
             inputs = args[0] if args else None
-        raw = encode(inputs, f"the inputs of workflow {workflow.name!r}")
+        raw = encode_inputs(workflow, inputs, f"the inputs of workflow {workflow.name!r}")
         if id is not None:
             check_id(id)
             existing = await self._patiently(lambda: self._existing(id, workflow))
@@ -527,7 +528,7 @@ class Engine(Requests, Waits, Committer, Versions):
                 cmd = state.commands.get(position) if position is not None else None
                 if fut is not None and cmd is not None and cmd.settled:
                     del runtime.futures[position]
-                    _code.settle(fut, cmd)
+                    _code.settle(fut, cmd, result_type(runtime, position))
         if state.ended and run.persisted_status in TERMINAL:
             self._finish(run)
         elif run.persisted_status is ExecutionStatus.STUCK:
@@ -545,7 +546,7 @@ class Engine(Requests, Waits, Committer, Versions):
         state = run.state
         output = None
         if state.status is ExecutionStatus.COMPLETED and state.output is not None:
-            output = decode_json(state.output)
+            output = read(state.output, output_type(run.wf))
         error = ExecutionError.from_dict(state.error)
         run.resolve(ExecutionResult(run.id, run.wf.name, state.status.value, output, error))
 
@@ -574,7 +575,7 @@ class Engine(Requests, Waits, Committer, Versions):
         self, run: Run, position: int, child_id: str, workflow: str, args: Any
     ) -> None:
         async def watch() -> None:
-            inputs = decode_json(args) if args is not None else {}
+            inputs = child_args(self, workflow, args)
             try:
                 handle = await self._start(workflow, tuple(inputs.get("args", ())), inputs.get("kwargs", {}),
                                            child_id, run.id)  # fmt: skip
@@ -587,7 +588,7 @@ class Engine(Requests, Waits, Committer, Versions):
                     "error": {"kind": "child", "message": str(exc)},
                 }
             else:
-                output = ev.Raw(encode(result.output, "a child's output")) if result.ok else ev.NULL
+                output = child_output(self, workflow, result)
                 error = result.error.data if result.error else None
                 fields = {"status": result.status, "output": output, "error": error}
             parent = self._runs.get(run.id) or await self._load(run.id)

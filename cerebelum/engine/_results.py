@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cerebelum import events as ev
+from cerebelum.declared import read_output
 from cerebelum.serde import decode_json
 from cerebelum.store import ExecutionRecord
 
@@ -69,7 +70,7 @@ class ExecutionResult:
             id=rec.id,
             workflow=rec.workflow,
             status=rec.status,
-            output=decode_json(rec.output) if rec.output else None,
+            output=read_output(rec.workflow, rec.output) if rec.output else None,
             error=ExecutionError.from_dict(rec.error),
         )
 

@@ -12,13 +12,14 @@ import traceback
 from typing import Any
 
 from cerebelum import events as ev
+from cerebelum.declared import returns, step_param
 from cerebelum.dsl._step import Context, Error, StepDef, unwrap
 from cerebelum.dsl._workflow import Workflow
 from cerebelum.engine._context import ActivityInfo, current_activity
 from cerebelum.engine._match import Outcome, matches
 from cerebelum.engine._state import ExecutionState, NodeStatus
 from cerebelum.errors import SerializationError, StepTimeoutError
-from cerebelum.serde import decode_json, roundtrip
+from cerebelum.serde import decode, decode_json, roundtrip
 
 __all__ = ["exception_error", "route_for", "run_step"]
 
@@ -41,20 +42,36 @@ def exception_error(exc: BaseException, kind: str = "exception") -> dict[str, An
         "kind": kind,
         "name": cls.__name__,
         "type": f"{cls.__module__}.{cls.__qualname__}",
-        "message": str(exc) or cls.__name__,
-        "traceback": "".join(traceback.format_exception(exc)),
+        "message": _utf8(str(exc) or cls.__name__),
+        "traceback": _utf8("".join(traceback.format_exception(exc))),
     }
 
 
-def _arguments(sd: StepDef, state: ExecutionState) -> dict[str, Any]:
+def _utf8(text: str) -> str:
+    """``text`` with any lone surrogate escaped: an error message must always be storable."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
+def _arguments(wf: Workflow, sd: StepDef, state: ExecutionState) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for p in sd.params:
+        declared = step_param(wf, sd, p.name)
         if p.name == "inputs":
-            kwargs["inputs"] = state.inputs_value
+            kwargs["inputs"] = (
+                state.inputs_value
+                if declared is Any
+                else decode(state.inputs, declared, f"the inputs of workflow {wf.name!r}")
+            )
             continue
         n = state.node(p.name)
         kwargs[p.name] = (
-            decode_json(n.result) if n.status is NodeStatus.COMPLETED and n.result else None
+            decode(n.result, declared, f"the result of step {p.name!r}")
+            if n.status is NodeStatus.COMPLETED and n.result
+            else None
         )
     return kwargs
 
@@ -73,7 +90,7 @@ async def run_step(
         info.idempotency_key = ctx.idempotency_key
         current_activity.set(info)
     try:
-        kwargs = _arguments(sd, state)
+        kwargs = _arguments(wf, sd, state)
         call = sd.fn(ctx, **kwargs) if sd.is_async else asyncio.to_thread(sd.fn, ctx, **kwargs)
         result = await (asyncio.wait_for(call, sd.timeout) if sd.timeout is not None else call)
     except asyncio.CancelledError:
@@ -86,11 +103,13 @@ async def run_step(
         return _failure(wf, sd, name, attempt, exc, kind="timeout")
     except Exception as exc:
         return _failure(wf, sd, name, attempt, exc)
-    return _success(wf, name, attempt, unwrap(result))
+    value = unwrap(result)
+    # the SDK's {"ok": v} is not what the return annotation describes
+    return _success(wf, name, attempt, value, returns(sd.fn) if value is result else Any)
 
 
 def _success(
-    wf: Workflow, name: str, attempt: int, result: Any
+    wf: Workflow, name: str, attempt: int, result: Any, declared: Any = Any
 ) -> tuple[type[ev.Event], dict[str, Any]]:
     if isinstance(result, Error):
         try:
@@ -99,8 +118,8 @@ def _success(
             return _unserialisable(name, attempt, exc)
         error = {
             "kind": "error",
-            "name": result.name,
-            "message": result.message or result.name,
+            "name": _utf8(result.name),
+            "message": _utf8(result.message or result.name),
             "data": data,
         }
         route = route_for(wf, name, Outcome.error(result.name))
@@ -112,9 +131,11 @@ def _success(
             "route": route,
         }
     try:
-        raw, value = roundtrip(result, f"the result of step {name!r}")
+        raw, value = roundtrip(result, f"the result of step {name!r}", declared, "-> {}")
     except SerializationError as exc:
         return _unserialisable(name, attempt, exc)
+    if declared is not Any:
+        value = decode_json(raw)  # rules match the JSON form, whatever the declaration
     try:
         route = route_for(wf, name, Outcome(ok=True, value=value))
     except Exception as exc:
