@@ -395,6 +395,9 @@ class SQLiteStore(Store):
     async def engine_alive(self, engine_id: str, now: float, lease: float) -> bool:
         return bool(self._read(Q["engine_alive"], (engine_id, now - lease)))
 
+    async def engines(self) -> list[tuple[str, str, float]]:
+        return [(r[0], r[1], r[2]) for r in self._read(Q["engines"])]
+
     async def release(self, engine_id: str) -> None:
         self._write(Q["release_executions"], {"engine": engine_id})
         self._write(Q["delete_engine"], {"engine": engine_id})
