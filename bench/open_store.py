@@ -23,7 +23,7 @@ within 30 s (each returns its input), while a sample of the others is still wait
 engine fires a timer only if the time in the table is the one in the history's
 ``TimerStarted``, so a copy that wakes early is written with both moved, consistently.)
 
-Writes ``results/open_store_<store>.json`` (``--out`` to put it elsewhere; a run with
+Writes ``results/open_store_<store>_<count>.json`` (``--out`` to put it elsewhere; a run with
 another count than the default goes to a temporary folder unless ``--out`` is given,
 so a check never replaces the committed figures) and prints a Markdown row for
 ``bench/README.md``.
@@ -97,7 +97,29 @@ def peak_rss_mb() -> float:
     return _status_mb("VmHWM")
 
 
-async def measure(url: str, woken: dict[str, int], asleep: list[str]) -> dict[str, Any]:
+async def idle_cost(engine: Engine, seconds: float) -> dict[str, Any]:
+    """What the open engine costs while everything sleeps: its CPU share over ``seconds``,
+    and one call of each query its poller makes every ``poll_interval`` (0.2 s)."""
+    cpu = time.process_time()
+    await asyncio.sleep(seconds)
+    out: dict[str, Any] = {"idle_cpu_pct": round(100 * (time.process_time() - cpu) / seconds, 1)}
+    store, now, runnable = engine.store, time.time(), {sleeper.name: sleeper.version}
+    polls = {
+        "due_timers": lambda: store.due_timers(engine.id, now, engine.lease, now, 500, runnable),
+        "receive": lambda: store.receive(engine.id, now, engine.lease, 100, runnable),
+        "drop_stale": lambda: store.drop_stale(1000),
+        "next_timer": store.next_timer,
+    }
+    for name, query in polls.items():
+        t = time.perf_counter()
+        await query()
+        out[f"{name}_s"] = round(time.perf_counter() - t, 4)
+    return out
+
+
+async def measure(
+    url: str, woken: dict[str, int], asleep: list[str], idle: float
+) -> dict[str, Any]:
     """Open an engine on ``url``; time it; check that ``woken`` finish and ``asleep`` wait."""
     out: dict[str, Any] = {"rss_before_open_mb": rss_mb(), "peak_rss_before_open_mb": peak_rss_mb()}
     engine = Engine(url, workflows=[sleeper])
@@ -129,6 +151,7 @@ async def measure(url: str, woken: dict[str, int], asleep: list[str]) -> dict[st
         out["asleep_ok"] = all(s == "waiting" for s in out["asleep"].values())
         out["rss_after_wake_mb"] = rss_mb()
         out["peak_rss_mb"] = peak_rss_mb()
+        out.update(await idle_cost(engine, idle))
     finally:
         t = time.perf_counter()
         await engine.close()
@@ -136,9 +159,11 @@ async def measure(url: str, woken: dict[str, int], asleep: list[str]) -> dict[st
     return out
 
 
-def measure_apart(url: str, woken: dict[str, int], asleep: list[str]) -> dict[str, Any]:
+def measure_apart(
+    url: str, woken: dict[str, int], asleep: list[str], idle: float
+) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process: its RSS is the engine's alone."""
-    spec = json.dumps({"url": url, "woken": woken, "asleep": asleep})
+    spec = json.dumps({"url": url, "woken": woken, "asleep": asleep, "idle": idle})
     proc = subprocess.run(
         [sys.executable, "-m", "bench.open_store", "--measure", spec],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
@@ -241,6 +266,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--count", type=int, help="sleeping executions [default: 1,000,000 on "
                    "SQLite, 200,000 on PostgreSQL]")  # fmt: skip
     p.add_argument("--wake", type=int, default=10, help="of them, how many wake at open")
+    p.add_argument("--idle", type=float, default=5.0, help="seconds the open engine is "
+                   "watched idle, for its CPU share [default: 5]")  # fmt: skip
     p.add_argument("--out", help="where the JSON goes [default: results/, or a temporary "
                    "folder when --count is not the default]")  # fmt: skip
     p.add_argument("--measure", help=argparse.SUPPRESS)  # the measuring process's own spec
@@ -268,7 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {**meta(), "store": args.store, "count": args.count}
     with bench.database(args.store, "open_empty") as url:
         asyncio.run(_schema_only(url))  # the baseline: a store with its tables, no executions
-        report["empty"] = measure_apart(url, {}, [])
+        report["empty"] = measure_apart(url, {}, [], args.idle)
         print(f"empty store: opened in {report['empty']['open_s']} s", file=sys.stderr)
     with bench.database(args.store, "open_full") as url:
         print(f"building {args.count:,} sleeping executions ...", file=sys.stderr, flush=True)
@@ -276,7 +303,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.store == "sqlite":
             report["build"]["file_mb"] = round(os.path.getsize(url) / 2**20, 1)
         woken, asleep = copy_ids(args.count, args.wake)
-        report["full"] = measure_apart(url, woken, asleep)
+        report["full"] = measure_apart(url, woken, asleep, args.idle)
     full, empty = report["full"], report["empty"]
     report["ok"] = full["woken_ok"] and full["asleep_ok"]
     report["open_ratio"] = round(full["open_s"] / max(empty["open_s"], 1e-6), 2)
@@ -294,8 +321,9 @@ def row(report: dict[str, Any]) -> str:
     woke = sum(r.get("status") == "completed" for r in f["woken"].values())
     return (
         f"| {report['store']} | {report['count']:,} | {f['open_s']} | {e['open_s']} "
-        f"| {f['rss_after_open_mb']} | {e['rss_after_open_mb']} | {f['peak_rss_after_open_mb']} "
-        f"| {woke} of {len(f['woken'])} in {f['woke_s']} s | {report['build']['build_s']} |"
+        f"| {f['rss_after_open_mb']} | {e['rss_after_open_mb']} | {f['peak_rss_mb']} "
+        f"| {woke} of {len(f['woken'])} in {f['woke_s']} s | {f['idle_cpu_pct']} "
+        f"| {f['due_timers_s']} / {f['receive_s']} | {report['build']['build_s']} |"
     )
 
 
@@ -303,7 +331,7 @@ def main() -> int:
     args = parse()
     if args.measure:
         spec = json.loads(args.measure)
-        print(json.dumps(asyncio.run(measure(spec["url"], spec["woken"], spec["asleep"]))))
+        print(json.dumps(asyncio.run(measure(**spec))))
         return 0
     report = run(args)
     if args.out:
@@ -313,7 +341,7 @@ def main() -> int:
     else:
         out = HERE / "results"
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"open_store_{args.store}.json"
+    path = out / f"open_store_{args.store}_{args.count}.json"
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"results in {path}", file=sys.stderr)
     print(row(report))

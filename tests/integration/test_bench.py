@@ -75,16 +75,18 @@ def test_opening_a_store_of_sleeping_workflows_is_measured_and_the_due_ones_wake
     """``python -m bench.open_store`` with a tiny count: the report's shape, and the engine
     that opened the store finished the executions whose timer was due, and only those."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.open_store", "--count", "2000", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.open_store", "--count", "2000", "--idle", "0.5",
+         "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "open_store_sqlite.json").read_text())
+    report = json.loads((tmp_path / "open_store_sqlite_2000.json").read_text())
     assert report["store"] == "sqlite" and report["count"] == 2000 and report["ok"]
     for which in ("empty", "full"):
         got = report[which]
         assert got["open_s"] > 0
         assert 0 < got["rss_before_open_mb"] <= got["peak_rss_after_open_mb"]
+        assert got["idle_cpu_pct"] >= 0 and got["due_timers_s"] >= 0
     full = report["full"]
     assert len(full["woken"]) == 10
     for eid, result in full["woken"].items():  # each returns its input: "sleeper-0000042" -> 42
