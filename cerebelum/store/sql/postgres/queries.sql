@@ -90,12 +90,20 @@ WHERE id = $4
 RETURNING *
 
 -- due_timers --
+-- The few due timers by their index, then each one's execution (LATERAL, fenced with
+-- OFFSET 0: a nested loop whatever the statistics say, as right after a bulk load,
+-- never a scan of the executions that only wait).
 SELECT t.execution_id, t.timer, t.fire_at FROM timers t
-JOIN executions e ON e.id = t.execution_id
+CROSS JOIN LATERAL (
+    SELECT 1 FROM executions e
+    WHERE e.id = t.execution_id
+      AND e.status IN ('running', 'waiting', 'stuck')
+      AND e.workflow || '@' || e.version = ANY($6::text[])
+      AND (e.owner IS NULL OR e.owner = $1
+           OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
+    OFFSET 0  -- kept a subquery: the planner may not turn it into a join from executions
+) mine
 WHERE t.fire_at <= $4
-  AND e.status IN ('running', 'waiting', 'stuck')
-  AND e.workflow || '@' || e.version = ANY($6::text[])
-  AND (e.owner IS NULL OR e.owner = $1 OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
 ORDER BY t.fire_at
 LIMIT $5::int
 
@@ -127,11 +135,18 @@ DELETE FROM engines WHERE id = $1
 INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES ($1, $2, $3, $4, $5)
 
 -- receive --
--- Requests for executions this engine owns, or may claim (no live owner).
-SELECT i.* FROM inbox i JOIN executions e ON e.id = i.execution_id
-WHERE e.status IN ('running', 'waiting', 'stuck')
-  AND (e.workflow || '@' || e.version = ANY($5::text[]) OR i.kind = 'migrate')
-  AND (e.owner IS NULL OR e.owner = $1 OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
+-- Requests for executions this engine owns, or may claim (no live owner): the inbox
+-- first (it is small), each request's execution looked up (LATERAL).
+SELECT i.* FROM inbox i
+CROSS JOIN LATERAL (
+    SELECT 1 FROM executions e
+    WHERE e.id = i.execution_id
+      AND e.status IN ('running', 'waiting', 'stuck')
+      AND (e.workflow || '@' || e.version = ANY($5::text[]) OR i.kind = 'migrate')
+      AND (e.owner IS NULL OR e.owner = $1
+           OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
+    OFFSET 0  -- kept a subquery: the planner may not turn it into a join from executions
+) mine
 ORDER BY i.id LIMIT $4::int
 
 -- drop_stale --

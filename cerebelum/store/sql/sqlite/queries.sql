@@ -32,11 +32,15 @@ SELECT * FROM executions WHERE id = ?
 -- that only wait (timers, approvals, signals) are claimed one by one when they wake.
 UPDATE executions SET owner = :engine, waiting_for = NULL
 WHERE id IN (
-    SELECT id FROM executions
-    WHERE (status IN ('running', 'stuck')
-           -- marked as waiting for a version: this engine runs it, so it waits no more
-           OR (waiting_for IS NOT NULL AND status = 'waiting'))
-      AND workflow || '@' || version IN (SELECT value FROM json_each(:runnable))
+    -- two halves, so that each is read through its own index: the executions with work
+    -- in flight, and those marked as waiting for a version (this engine runs it, so it
+    -- waits no more); never the (many) executions that only wait
+    SELECT id FROM (
+        SELECT * FROM executions WHERE status IN ('running', 'stuck')
+        UNION ALL
+        SELECT * FROM executions WHERE waiting_for IS NOT NULL AND status = 'waiting'
+    )
+    WHERE workflow || '@' || version IN (SELECT value FROM json_each(:runnable))
       AND (owner IS NULL OR :exclusive OR owner = :engine
            OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
     ORDER BY created_at
@@ -54,8 +58,10 @@ WHERE id = :id
 RETURNING *
 
 -- due_timers --
+-- CROSS JOIN keeps the timers outside: read the few due ones by their index, then look
+-- each execution up, never the other way round (a million waiting executions).
 SELECT t.execution_id, t.timer, t.fire_at FROM timers t
-JOIN executions e ON e.id = t.execution_id
+CROSS JOIN executions e ON e.id = t.execution_id
 WHERE t.fire_at <= :until
   AND e.status IN ('running', 'waiting', 'stuck')
   AND e.workflow || '@' || e.version IN (SELECT value FROM json_each(:runnable))
@@ -90,8 +96,9 @@ INSERT INTO inbox (execution_id, kind, name, payload, created_at)
 VALUES (:id, :kind, :name, :payload, :now)
 
 -- receive --
--- Requests for executions this engine owns, or may claim (no live owner).
-SELECT i.* FROM inbox i JOIN executions e ON e.id = i.execution_id
+-- Requests for executions this engine owns, or may claim (no live owner). The inbox is
+-- read first (CROSS JOIN): it is small, the executions table may be huge.
+SELECT i.* FROM inbox i CROSS JOIN executions e ON e.id = i.execution_id
 WHERE e.status IN ('running', 'waiting', 'stuck')
   AND (e.workflow || '@' || e.version IN (SELECT value FROM json_each(:runnable))
        OR i.kind = 'migrate')
