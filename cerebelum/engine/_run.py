@@ -83,7 +83,7 @@ class Run:
         task = asyncio.create_task(coro, name=f"cerebelum-{self.id}-{key}")
         self.tasks[key] = task
         task.add_done_callback(
-            lambda t, k=key: self.tasks.pop(k, None) if self.tasks.get(k) is t else None
+            lambda t: self.tasks.pop(key, None) if self.tasks.get(key) is t else None
         )
 
     def cancel_tasks(self) -> None:

@@ -14,6 +14,7 @@ CLI) may read, and may write requests to the inbox, at the same time.
 
 from __future__ import annotations
 
+import builtins  # list[...] in a class with a method list() would name the method
 import contextlib
 import fcntl
 import logging
@@ -293,7 +294,7 @@ class SQLiteStore(Store):
         return {"engine": engine_id, "now": now, "lease": lease, "runnable": keys,
                 "exclusive": exclusive}  # fmt: skip
 
-    def _write(self, sql: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+    def _write(self, sql: str, params: dict[str, Any]) -> builtins.list[sqlite3.Row]:
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -310,7 +311,7 @@ class SQLiteStore(Store):
 
     async def claim(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
-    ) -> list[ExecutionRecord]:
+    ) -> builtins.list[ExecutionRecord]:
         params = {**self._owned(engine_id, now, lease, runnable), "limit": limit}
         rows = self._write(Q["claim"], params)
         return sorted((_record(r) for r in rows), key=lambda r: r.created_at)
@@ -325,7 +326,7 @@ class SQLiteStore(Store):
     async def due_timers(
         self, engine_id: str, now: float, lease: float, until: float, limit: int,
         runnable: dict[str, str],
-    ) -> list[tuple[str, str, float]]:  # fmt: skip
+    ) -> builtins.list[tuple[str, str, float]]:  # fmt: skip
         params = {**self._owned(engine_id, now, lease, runnable), "until": until, "limit": limit}
         return [(r[0], r[1], r[2]) for r in self._read(Q["due_timers"], params)]
 
@@ -355,7 +356,7 @@ class SQLiteStore(Store):
     async def stranded(
         self, engine_id: str, now: float, lease: float, limit: int,
         runnable: dict[str, str], everything: bool,
-    ) -> list[ExecutionRecord]:  # fmt: skip
+    ) -> builtins.list[ExecutionRecord]:  # fmt: skip
         params = {"engine": engine_id, "now": now, "lease": lease, "limit": limit,
                   "runnable": encode_json(runnable), "all": 1 if everything else 0,
                   "exclusive": self._exclusive}  # fmt: skip
@@ -405,11 +406,11 @@ class SQLiteStore(Store):
 
     async def receive(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
-    ) -> list[InboxItem]:
+    ) -> builtins.list[InboxItem]:
         params = {**self._owned(engine_id, now, lease, runnable), "limit": limit}
         return [_item(r) for r in self._read(Q["receive"], params)]
 
-    async def drop_stale(self, limit: int) -> list[InboxItem]:
+    async def drop_stale(self, limit: int) -> builtins.list[InboxItem]:
         return [_item(r) for r in self._write(Q["drop_stale"], {"limit": limit})]
 
 
