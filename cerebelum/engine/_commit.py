@@ -198,7 +198,11 @@ class Committer(EngineBase):
         while True:
             try:
                 found = await self.store.events_at(
-                    [(p.write.execution_id, p.write.events[-1].seq) for p in batch if p.write.events]
+                    [
+                        (p.write.execution_id, p.write.events[-1].seq)
+                        for p in batch
+                        if p.write.events
+                    ]
                 )
                 break
             except StoreUnavailableError as exc:
@@ -242,7 +246,9 @@ class Committer(EngineBase):
     def _lose(self, batch: list[Pending], exc: BaseException) -> None:
         moved = isinstance(exc, OwnershipLostError)
         err: BaseException = (
-            exc if isinstance(exc, CerebelumError) else StoreError(f"could not record events: {exc}")
+            exc
+            if isinstance(exc, CerebelumError)
+            else StoreError(f"could not record events: {exc}")
         )
         for p in batch:
             if moved:

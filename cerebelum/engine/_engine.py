@@ -391,11 +391,7 @@ class Engine(Requests, Waits, Committer, Versions):
         if not self._watched:
             return
         ids = [eid for eid in self._watched if eid not in self._runs]
-        ended = {
-            r.id: r
-            for r in (await self.store.get_many(ids) if ids else [])
-            if _settled(r)
-        }
+        ended = {r.id: r for r in (await self.store.get_many(ids) if ids else []) if _settled(r)}
         for eid, waiters in list(self._watched.items()):
             if eid in self._runs or eid in ended:
                 for fut in waiters:
@@ -697,7 +693,6 @@ class Engine(Requests, Waits, Committer, Versions):
                 self._buffer_started(run, step, state.node(step).attempt + 1)
             self._after_migration(run, history)
         return run
-
 
 
 def _settled(rec: ExecutionRecord) -> bool:

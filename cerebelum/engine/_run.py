@@ -150,5 +150,5 @@ def check_id(execution_id: object) -> None:
     except UnicodeEncodeError as exc:
         raise InvalidRequestError(
             f"an execution id must be valid Unicode text: {execution_id!r} holds "
-            f"{exc.object[exc.start:exc.end]!r} at {exc.start}"
+            f"{exc.object[exc.start : exc.end]!r} at {exc.start}"
         ) from None

@@ -170,4 +170,3 @@ class Waits(EngineBase):
             raise
         finally:
             del self._loading[eid]
-

@@ -287,7 +287,9 @@ class SQLiteStore(Store):
 
     # --- ownership and the inbox --------------------------------------------------------
 
-    def _owned(self, engine_id: str, now: float, lease: float, runnable: dict[str, str]) -> dict[str, Any]:
+    def _owned(
+        self, engine_id: str, now: float, lease: float, runnable: dict[str, str]
+    ) -> dict[str, Any]:
         """The parameters of the queries that pick what an engine owns or may claim."""
         keys = encode_json([f"{name}@{version}" for name, version in runnable.items()])
         exclusive = 1 if self._lock_fd is not None or self.path == ":memory:" else 0
