@@ -55,6 +55,7 @@ from ._commit import MAX_BACKOFF, Committer, Duplicate, Moved
 from ._context import ActivityInfo
 from ._decide import decide
 from ._migrate import Versions, VersionState
+from ._neighbours import describe_self, gone
 from ._requests import Requests
 from ._results import ExecutionError, ExecutionInfo, ExecutionResult, summarize_steps
 from ._run import Handle, Run, check_id
@@ -70,6 +71,9 @@ __all__ = ["Engine"]
 logger = logging.getLogger("cerebelum.engine")
 
 T = TypeVar("T")
+
+#: How often (seconds) an engine on a shared store looks for dead engines on its machine.
+_NEIGHBOURS_EVERY = 1.0
 
 _STARTED = {ev.StepScheduled, ev.ActivityScheduled}
 _SETTLES = (ev.ActivityCompleted, ev.ActivityFailed, ev.TimerFired, ev.ApprovalResolved,
@@ -192,7 +196,7 @@ class Engine(Requests, Waits, Committer, Versions):
         self._closing = False
 
     def _info(self) -> str:
-        return f"pid={os.getpid()} host={socket.gethostname()}"
+        return describe_self()
 
     def _require_open(self) -> None:
         if not self._open:
@@ -608,11 +612,14 @@ class Engine(Requests, Waits, Committer, Versions):
     # --- other processes: the inbox, and executions left by dead engines -------------------
 
     async def _poller(self) -> None:
-        last_beat = self._wall.timestamp()
+        last_beat = last_look = self._wall.timestamp()
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
                 now = self._wall.timestamp()
+                if not self.store.exclusive and now - last_look >= _NEIGHBOURS_EVERY:
+                    last_look = now
+                    await self._release_dead_neighbours()
                 if now - last_beat >= self.lease / 3:
                     await self.store.heartbeat(self.id, now, self._info())
                     last_beat = now
@@ -632,6 +639,16 @@ class Engine(Requests, Waits, Committer, Versions):
                 logger.debug("engine %s: the store does not answer: %s", self.id, exc)
             except Exception:
                 logger.warning("engine %s: polling the store failed", self.id, exc_info=True)
+
+    async def _release_dead_neighbours(self) -> None:
+        """Take over at once from engines that ran on this machine and whose process is gone."""
+        dead = [e for e, info, _ in await self.store.engines() if e != self.id and gone(info)]
+        for engine_id in dead:
+            logger.warning("engine %s ran here and its process is gone: taking its executions "
+                           "over now, without waiting for its lease", engine_id)  # fmt: skip
+            await self.store.release(engine_id)
+        if dead:
+            await self._resume()
 
     def _runnable_versions(self) -> dict[str, str]:
         return {name: wf.version for name, wf in self._runnable().items()}

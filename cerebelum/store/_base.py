@@ -169,6 +169,10 @@ class Store(abc.ABC):
         """Say that ``engine_id`` is alive (registering it the first time)."""
 
     @abc.abstractmethod
+    async def engines(self) -> list[tuple[str, str, float]]:
+        """Every registered engine: ``(id, info, heartbeat_at)``."""
+
+    @abc.abstractmethod
     async def release(self, engine_id: str) -> None:
         """Give up ``engine_id``'s executions and forget the engine (clean shutdown)."""
 

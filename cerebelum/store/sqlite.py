@@ -292,9 +292,8 @@ class SQLiteStore(Store):
     ) -> dict[str, Any]:
         """The parameters of the queries that pick what an engine owns or may claim."""
         keys = encode_json([f"{name}@{version}" for name, version in runnable.items()])
-        exclusive = 1 if self._lock_fd is not None or self.path == ":memory:" else 0
         return {"engine": engine_id, "now": now, "lease": lease, "runnable": keys,
-                "exclusive": exclusive}  # fmt: skip
+                "exclusive": self._exclusive}  # fmt: skip
 
     def _write(self, sql: str, params: dict[str, Any]) -> builtins.list[sqlite3.Row]:
         db = self.db
@@ -349,11 +348,11 @@ class SQLiteStore(Store):
     async def save_blueprint(
         self, version: str, workflow: str, label: str, blueprint: bytes, now: float
     ) -> None:
-        self.db.execute(Q["save_blueprint"], (version, workflow, label, blueprint, now))
+        self._write(Q["save_blueprint"], (version, workflow, label, blueprint, now))
 
     async def blueprint(self, version: str) -> StoredBlueprint | None:
-        row = self.db.execute(Q["get_blueprint"], (version,)).fetchone()
-        return StoredBlueprint(*tuple(row)) if row else None
+        rows = self._read(Q["get_blueprint"], (version,))
+        return StoredBlueprint(*tuple(rows[0])) if rows else None
 
     async def stranded(
         self, engine_id: str, now: float, lease: float, limit: int,
@@ -362,12 +361,12 @@ class SQLiteStore(Store):
         params = {"engine": engine_id, "now": now, "lease": lease, "limit": limit,
                   "runnable": encode_json(runnable), "all": 1 if everything else 0,
                   "exclusive": self._exclusive}  # fmt: skip
-        return [_record(r) for r in self.db.execute(Q["stranded"], params)]
+        return [_record(r) for r in self._read(Q["stranded"], params)]
 
     async def set_waiting(
         self, execution_id: str, waiting_for: str | None, owner: str | None
     ) -> None:
-        self.db.execute(Q["set_waiting"], (waiting_for, owner, execution_id))
+        self._write(Q["set_waiting"], (waiting_for, owner, execution_id))
 
     async def move(
         self, execution_id: str, from_version: str, to_version: str, event: Event,
@@ -377,24 +376,30 @@ class SQLiteStore(Store):
                   "owner": owner, "at": now, "now": now, "lease": lease,
                   "exclusive": self._exclusive}  # fmt: skip
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             if db.execute(Q["move"], params).rowcount != 1:
                 db.execute("ROLLBACK")
                 return False
             db.execute(Q["insert_event"], (execution_id, event.seq, type(event).__name__,
                                            event.at, encode_event(event)))  # fmt: skip
             db.execute("COMMIT")
-        except sqlite3.IntegrityError:  # someone appended that seq meanwhile
-            db.execute("ROLLBACK")
-            return False
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.IntegrityError):  # someone appended that seq meanwhile
+                return False
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, "cannot write to") from exc
             raise
         return True
 
     async def engine_alive(self, engine_id: str, now: float, lease: float) -> bool:
-        return self.db.execute(Q["engine_alive"], (engine_id, now - lease)).fetchone() is not None
+        return bool(self._read(Q["engine_alive"], (engine_id, now - lease)))
+
+    async def engines(self) -> list[tuple[str, str, float]]:
+        return [(r[0], r[1], r[2]) for r in self._read(Q["engines"])]
 
     async def release(self, engine_id: str) -> None:
         self._write(Q["release_executions"], {"engine": engine_id})

@@ -195,3 +195,24 @@ def test_on_postgres_a_running_engine_takes_over_from_a_killed_one(postgres_url,
     check(db, log)
     for i in range(5):
         assert f"start x-{i}:b 2" in lines(log) and f"end x-{i}:c 1" in lines(log)
+
+
+def test_on_postgres_a_dead_engine_on_the_same_machine_is_taken_over_before_its_lease(
+    postgres_url, tmp_path
+):
+    """Its pid is gone: the survivor need not wait ten minutes of lease."""
+    db, log = postgres_url, tmp_path / "steps.log"
+    Path(str(log) + ".hang").touch()
+    first = spawn(db, log, "start", "5", CRASHY_LEASE="600")
+    wait_for(
+        lambda: sum(1 for line in lines(log) if line.startswith("start") and ":b " in line) == 5
+    )
+    second = spawn(db, log, "resume", CRASHY_LEASE="600")
+    time.sleep(1.5)
+    assert second.poll() is None and not [line for line in lines(log) if ":b 2" in line]
+    Path(str(log) + ".hang").unlink()
+    kill(first)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0 and "DONE" in out, err
+    assert "its process is gone" in err
+    check(db, log)

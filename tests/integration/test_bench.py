@@ -69,3 +69,27 @@ def test_a_missing_peer_is_a_skipped_row_and_a_failure_is_shown():
     assert "| Temporal (dev-server) | * | skipped (not installed) |" in table
     assert "| DBOS (postgres) | * | FAILED: boom |" in table
     assert "| 20.0x | 10.0x |" in table  # Cerebelum's throughput 20x DBOS's; DBOS's p50 10x ours
+
+
+def test_opening_a_store_of_sleeping_workflows_is_measured_and_the_due_ones_wake(tmp_path):
+    """``python -m bench.open_store`` with a tiny count: the report's shape, and the engine
+    that opened the store finished the executions whose timer was due, and only those."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.open_store", "--count", "2000", "--idle", "0.5",
+         "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "open_store_sqlite_2000.json").read_text())
+    assert report["store"] == "sqlite" and report["count"] == 2000 and report["ok"]
+    for which in ("empty", "full"):
+        got = report[which]
+        assert got["open_s"] > 0
+        assert 0 < got["rss_before_open_mb"] <= got["peak_rss_after_open_mb"]
+        assert got["idle_cpu_pct"] >= 0 and got["due_timers_s"] >= 0
+    full = report["full"]
+    assert len(full["woken"]) == 10
+    for eid, result in full["woken"].items():  # each returns its input: "sleeper-0000042" -> 42
+        assert result == {"status": "completed", "output": int(eid.rsplit("-", 1)[1])}
+    assert full["asleep"] and set(full["asleep"].values()) == {"waiting"}
+    assert proc.stdout.startswith("| sqlite | 2,000 |")

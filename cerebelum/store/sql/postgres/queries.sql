@@ -114,6 +114,9 @@ SELECT * FROM executions WHERE id = ANY($1::text[])
 INSERT INTO engines (id, info, heartbeat_at) VALUES ($1, $2, $3)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
+-- engines --
+SELECT id, info, heartbeat_at FROM engines
+
 -- release_executions --
 UPDATE executions SET owner = NULL WHERE owner = $1
 

@@ -76,6 +76,9 @@ JOIN json_each(:keys) k
 INSERT INTO engines (id, info, heartbeat_at) VALUES (:engine, :info, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
+-- engines --
+SELECT id, info, heartbeat_at FROM engines
+
 -- release_executions --
 UPDATE executions SET owner = NULL WHERE owner = :engine
 
