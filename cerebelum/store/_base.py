@@ -169,7 +169,7 @@ class Store(abc.ABC):
         """Say that ``engine_id`` is alive (registering it the first time)."""
 
     @abc.abstractmethod
-    async def engines(self) -> list[tuple[str, str, float]]:
+    async def engines(self) -> builtins.list[tuple[str, str, float]]:
         """Every registered engine: ``(id, info, heartbeat_at)``."""
 
     @abc.abstractmethod

@@ -424,7 +424,7 @@ class PostgresStore(Store):
         row = await self._run(lambda c: c.fetchrow(Q["engine_alive"], engine_id, now - lease))
         return row is not None
 
-    async def engines(self) -> list[tuple[str, str, float]]:
+    async def engines(self) -> builtins.list[tuple[str, str, float]]:
         rows = await self._run(lambda c: c.fetch(Q["engines"]))
         return [(r[0], r[1], r[2]) for r in rows]
 

@@ -295,7 +295,9 @@ class SQLiteStore(Store):
         return {"engine": engine_id, "now": now, "lease": lease, "runnable": keys,
                 "exclusive": self._exclusive}  # fmt: skip
 
-    def _write(self, sql: str, params: dict[str, Any]) -> builtins.list[sqlite3.Row]:
+    def _write(
+        self, sql: str, params: dict[str, Any] | tuple[Any, ...]
+    ) -> builtins.list[sqlite3.Row]:
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -398,7 +400,7 @@ class SQLiteStore(Store):
     async def engine_alive(self, engine_id: str, now: float, lease: float) -> bool:
         return bool(self._read(Q["engine_alive"], (engine_id, now - lease)))
 
-    async def engines(self) -> list[tuple[str, str, float]]:
+    async def engines(self) -> builtins.list[tuple[str, str, float]]:
         return [(r[0], r[1], r[2]) for r in self._read(Q["engines"])]
 
     async def release(self, engine_id: str) -> None:
