@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import types
 import typing
 from typing import Any
 
@@ -249,7 +250,8 @@ def _positional_call(target: Any, count: int) -> tuple[Any, msgspec.json.Decoder
     except KeyError:
         pass
     positional, _ = _call_types(target, count, ())
-    args = tuple[tuple(declared for _, declared in positional)]  # type: ignore[misc]
+    # tuple[A, B, ...] of the declared types, which are known only at run time
+    args = types.GenericAlias(tuple, tuple(declared for _, declared in positional))
     call = msgspec.defstruct("Call", [("args", args), ("kwargs", dict[str, Any], {})])
     found = _positional[key] = (args, msgspec.json.Decoder(call, strict=True, dec_hook=_dec_hook))
     return found

@@ -99,6 +99,7 @@ class ExecutionStuckError(CerebelumError):
 
     kind = "non_determinism"
 
+
 class VersionMismatchError(CerebelumError):
     """The execution waits for a version of its workflow that no engine here runs.
 

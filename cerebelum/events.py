@@ -17,7 +17,7 @@ gives the timezone-aware datetime.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from msgspec import Raw
@@ -392,4 +392,4 @@ def decode_events(rows: list[bytes]) -> list[Event]:
     """Decode a history stored as one JSON document per event."""
     if not rows:
         return []
-    return _list_decoder.decode(b"[" + b",".join(rows) + b"]")
+    return cast("list[Event]", _list_decoder.decode(b"[" + b",".join(rows) + b"]"))

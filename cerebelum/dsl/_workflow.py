@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cerebelum.errors import DefinitionError, WorkflowNotFoundError
 
 from ._builder import WorkflowBuilder
 from ._compile import compile_graph
+
+if TYPE_CHECKING:
+    from cerebelum.code._workflow import CodeWorkflow
 
 __all__ = ["Workflow", "lookup_workflow", "workflow"]
 
@@ -75,7 +78,7 @@ def workflow(
         DefinitionError: the workflow is not valid; the message names the step.
     """
 
-    def decorate(func: Callable[..., Any]) -> Workflow:
+    def decorate(func: Callable[..., Any]) -> Workflow | CodeWorkflow:
         wf_name = name or getattr(func, "__name__", None)
         if not callable(func) or not wf_name:
             raise DefinitionError(f"@workflow needs a function, not {func!r}")

@@ -36,10 +36,10 @@ from cerebelum.errors import (
 )
 from cerebelum.store import ExecutionRecord, Write
 
+from ._base import EngineBase
 from ._state import TERMINAL, ExecutionStatus
 
 if TYPE_CHECKING:
-    from ._engine import Engine
     from ._run import Run
 
 __all__ = ["Committer", "Duplicate", "Moved", "Pending"]
@@ -75,23 +75,23 @@ class Pending:
                     waiter.set_exception(exc)
 
 
-class Committer:
+class Committer(EngineBase):
     """The group-commit half of :class:`~cerebelum.engine.Engine`."""
 
-    async def _flusher(self: Engine) -> None:
+    async def _flusher(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             await self._drain()
 
-    async def _drain(self: Engine) -> None:
+    async def _drain(self) -> None:
         """Commit every buffered write, many executions to a transaction."""
         async with self._commit_lock:  # one commit at a time keeps each history in order
             while self._dirty:
                 runs, self._dirty = self._dirty, []
                 await self._commit([self._take_write(r) for r in runs])
 
-    def _take_write(self: Engine, run: Run) -> Pending:
+    def _take_write(self, run: Run) -> Pending:
         state = run.state
         events, run.buffer = run.buffer, []
         run.dirty = False
@@ -123,7 +123,7 @@ class Committer:
             )  # fmt: skip
         return Pending(run, w, run.take_waiters())
 
-    async def _commit(self: Engine, batch: list[Pending]) -> None:
+    async def _commit(self, batch: list[Pending]) -> None:
         delay = 0.05
         while batch:
             try:
@@ -156,11 +156,11 @@ class Committer:
                     self._committed(p)
             return
 
-    def _committed(self: Engine, p: Pending) -> None:
+    def _committed(self, p: Pending) -> None:
         p.settle(None)
         self._after_commit(p.run, p.write)
 
-    def _store_trouble(self: Engine, exc: StoreUnavailableError) -> None:
+    def _store_trouble(self, exc: StoreUnavailableError) -> None:
         now = self._wall.timestamp()
         if self._trouble_since is None:
             self._trouble_since = now
@@ -174,7 +174,7 @@ class Committer:
             return
         self._trouble_logged = now
 
-    def _store_back(self: Engine) -> None:
+    def _store_back(self) -> None:
         if self._trouble_since is not None:
             logger.warning(
                 "engine %s: the store records events again after %.1fs",
@@ -182,7 +182,7 @@ class Committer:
             )  # fmt: skip
             self._trouble_since = None
 
-    def _refuse_starts(self: Engine, batch: list[Pending], exc: StoreError) -> list[Pending]:
+    def _refuse_starts(self, batch: list[Pending], exc: StoreError) -> list[Pending]:
         """Fail the ``start()`` calls of a batch that was not written; keep the rest."""
         keep = []
         for p in batch:
@@ -193,12 +193,16 @@ class Committer:
                 keep.append(p)
         return keep
 
-    async def _resolve(self: Engine, batch: list[Pending], delay: float) -> list[Pending]:
+    async def _resolve(self, batch: list[Pending], delay: float) -> list[Pending]:
         """After a commit whose answer was lost: settle what was recorded, return the rest."""
         while True:
             try:
                 found = await self.store.events_at(
-                    [(p.write.execution_id, p.write.events[-1].seq) for p in batch if p.write.events]
+                    [
+                        (p.write.execution_id, p.write.events[-1].seq)
+                        for p in batch
+                        if p.write.events
+                    ]
                 )
                 break
             except StoreUnavailableError as exc:
@@ -229,7 +233,7 @@ class Committer:
                                             "another engine", execution_id=w.execution_id))  # fmt: skip
         return retry
 
-    def _drop(self: Engine, run: Run, why: BaseException) -> None:
+    def _drop(self, run: Run, why: BaseException) -> None:
         """Forget ``run`` here: its events were not recorded, and will not be."""
         if self._runs.get(run.id) is run:
             del self._runs[run.id]
@@ -239,10 +243,12 @@ class Committer:
         run.cancel_tasks()
         run.abandon(why)
 
-    def _lose(self: Engine, batch: list[Pending], exc: BaseException) -> None:
+    def _lose(self, batch: list[Pending], exc: BaseException) -> None:
         moved = isinstance(exc, OwnershipLostError)
         err: BaseException = (
-            exc if isinstance(exc, CerebelumError) else StoreError(f"could not record events: {exc}")
+            exc
+            if isinstance(exc, CerebelumError)
+            else StoreError(f"could not record events: {exc}")
         )
         for p in batch:
             if moved:

@@ -22,13 +22,14 @@ if they fell due while nothing ran.
 from __future__ import annotations
 
 import asyncio
+import builtins  # list[...] in a class with a method list() would name the method
 import contextlib
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cerebelum import events as ev
 from cerebelum.clock import Clock
@@ -61,6 +62,9 @@ from ._run import Handle, Run, check_id
 from ._state import TERMINAL, ExecutionState, ExecutionStatus, NodeStatus, evolve, fold
 from ._timers import TimerQueue
 from ._waits import Evicted, Waits
+
+if TYPE_CHECKING:
+    from cerebelum.dsl._workflow import Workflow
 
 __all__ = ["Engine"]
 
@@ -391,11 +395,7 @@ class Engine(Requests, Waits, Committer, Versions):
         if not self._watched:
             return
         ids = [eid for eid in self._watched if eid not in self._runs]
-        ended = {
-            r.id: r
-            for r in (await self.store.get_many(ids) if ids else [])
-            if _settled(r)
-        }
+        ended = {r.id: r for r in (await self.store.get_many(ids) if ids else []) if _settled(r)}
         for eid, waiters in list(self._watched.items()):
             if eid in self._runs or eid in ended:
                 for fut in waiters:
@@ -475,10 +475,10 @@ class Engine(Requests, Waits, Committer, Versions):
             if type(follow) in _STARTED:
                 ready.append(follow)
         for s in ready:  # this engine's worker starts them right after the commit
-            if graph:
+            if isinstance(s, ev.StepScheduled):  # graph workflows schedule steps
                 if state.node(s.step).status is NodeStatus.ACTIVE:
                     self._buffer_started(run, s.step, s.attempt)
-            else:
+            elif isinstance(s, ev.ActivityScheduled):  # code workflows, activities
                 self._buffer_started(run, s.position, s.attempt)
         self._mark_dirty(run)
 
@@ -487,13 +487,14 @@ class Engine(Requests, Waits, Committer, Versions):
         now = self.clock.timestamp()
         if run.kind == "graph":
             e: ev.Event = ev.StepStarted(
-                seq=state.seq + 1, at=now, step=key, attempt=attempt, worker=self.id
+                seq=state.seq + 1, at=now, step=str(key), attempt=attempt, worker=self.id
             )
             evolve(state, e)
         else:
-            run.launched.add(int(key))
+            position = int(key)
+            run.launched.add(position)
             e = ev.ActivityStarted(
-                seq=state.seq + 1, at=now, position=key, attempt=attempt, worker=self.id
+                seq=state.seq + 1, at=now, position=position, attempt=attempt, worker=self.id
             )
             evolve_code(state, e)
         run.buffer.append(e)
@@ -509,27 +510,32 @@ class Engine(Requests, Waits, Committer, Versions):
         state = run.state
         runtime = run.runtime
         for e in write.events:
-            t = type(e)
-            if t is ev.StepStarted:
+            if isinstance(e, ev.StepStarted):
                 if not state.ended:
                     run.launch(e.step, self._step_task(run, e.step, e.attempt))
-            elif t is ev.ActivityStarted:
+            elif isinstance(e, ev.ActivityStarted):
                 if not state.ended:
                     run.launch(
                         f"activity-{e.position}", self._activity_task(run, e.position, e.attempt)
                     )
-            elif t is ev.TimerStarted:
+            elif isinstance(e, ev.TimerStarted):
                 self._timers.push(e.fire_at, run.id, e.timer)
-            elif t is ev.ChildStarted:
+            elif isinstance(e, ev.ChildStarted):
                 run.launched.add(e.position)
                 self._watch_child(run, e.position, e.child_id, e.workflow, e.args)
             elif runtime is not None and isinstance(e, _SETTLES):
-                position = int(e.step) if t is ev.ApprovalResolved else getattr(e, "position", None)
-                if t is ev.TimerFired:
+                position: int | None
+                if isinstance(e, ev.ApprovalResolved):
+                    position = int(e.step)
+                elif isinstance(e, ev.TimerFired):
                     kind, _, pos = e.timer.partition(":")
                     position = int(pos) if kind == "sleep" else None
-                fut = runtime.futures.get(position) if position is not None else None
-                cmd = state.commands.get(position) if position is not None else None
+                else:
+                    position = e.position
+                if position is None:
+                    continue
+                fut = runtime.futures.get(position)
+                cmd = state.commands.get(position)
                 if fut is not None and cmd is not None and cmd.settled:
                     del runtime.futures[position]
                     _code.settle(fut, cmd, result_type(runtime, position))
@@ -559,7 +565,7 @@ class Engine(Requests, Waits, Committer, Versions):
     async def _step_task(self, run: Run, name: str, attempt: int) -> None:
         info = ActivityInfo(run.id, name, attempt, "", engine=self)
         try:
-            cls, fields = await run_step(run.wf, run.state, name, attempt, info)
+            cls, fields = await run_step(cast("Workflow", run.wf), run.state, name, attempt, info)
         except asyncio.CancelledError:
             return
         node = run.state.node(name)
@@ -683,7 +689,7 @@ class Engine(Requests, Waits, Committer, Versions):
             self._revive(rec, await self.store.history(rec.id))
         await self._adopt_stranded(self._runnable())  # executions left at other versions
 
-    def _revive(self, rec: ExecutionRecord, history: list[ev.Event]) -> Run:
+    def _revive(self, rec: ExecutionRecord, history: builtins.list[ev.Event]) -> Run:
         wf = self.workflow(rec.workflow)
         if wf.kind == "code":
             state: Any = fold_code(history, rec.id)
@@ -704,7 +710,6 @@ class Engine(Requests, Waits, Committer, Versions):
                 self._buffer_started(run, step, state.node(step).attempt + 1)
             self._after_migration(run, history)
         return run
-
 
 
 def _settled(rec: ExecutionRecord) -> bool:

@@ -49,6 +49,7 @@ from cerebelum.errors import (
 from cerebelum.serde import decode_json, encode_json
 from cerebelum.store import ExecutionRecord, Store, Write
 
+from ._base import EngineBase
 from ._blueprint import Blueprint
 from ._decide import decide
 from ._state import TERMINAL, NodeStatus, evolve, fold
@@ -56,7 +57,6 @@ from ._state import TERMINAL, NodeStatus, evolve, fold
 if TYPE_CHECKING:
     from cerebelum.store import InboxItem
 
-    from ._engine import Engine
     from ._run import Run
 
 __all__ = [
@@ -277,10 +277,10 @@ class VersionState:
         self.scanned = False
 
 
-class Versions:
+class Versions(EngineBase):
     """The versioning half of :class:`~cerebelum.engine.Engine`."""
 
-    async def _keep_blueprint(self: Engine, wf: Any) -> None:
+    async def _keep_blueprint(self, wf: Any) -> None:
         """Keep ``wf``'s blueprint in the store (once) before an execution starts on it."""
         if wf.kind != "graph" or wf.version in self._versions.kept:
             return
@@ -289,14 +289,14 @@ class Versions:
         )
         self._versions.kept.add(wf.version)
 
-    async def _old_blueprint(self: Engine, version: str) -> Blueprint | None:
+    async def _old_blueprint(self, version: str) -> Blueprint | None:
         cache = self._versions.old
         if version not in cache:
             stored = await self.store.blueprint(version)
             cache[version] = Blueprint.from_json(stored.blueprint) if stored else None
         return cache[version]
 
-    async def _adopt_stranded(self: Engine, runnable: dict[str, Any]) -> None:
+    async def _adopt_stranded(self, runnable: dict[str, Any]) -> None:
         """Move the executions left at other versions that may move; report the others.
 
         The first pass (at open) looks at all of them and warns about each workflow's;
@@ -343,7 +343,7 @@ class Versions:
                 describe_version(wf.version, wf.label), extra={"workflow": name},
             )  # fmt: skip
 
-    async def _move(self: Engine, rec: ExecutionRecord, wf: Any, history: list[ev.Event], *,
+    async def _move(self, rec: ExecutionRecord, wf: Any, history: list[ev.Event], *,
                     forced: bool, by: str, changed: list[str]) -> Run | None:  # fmt: skip
         """Move ``rec`` onto ``wf``'s blueprint, take it, and carry on; None if it went."""
         event = _event(rec, wf, history, self.clock.timestamp(), forced=forced, by=by,
@@ -362,7 +362,7 @@ class Versions:
         rec = replace(rec, version=wf.version, owner=self.id, waiting_for=None)
         return self._revive(rec, [*history, event])
 
-    def _after_migration(self: Engine, run: Run, history: list[ev.Event]) -> None:
+    def _after_migration(self, run: Run, history: list[ev.Event]) -> None:
         """Decide what follows a migration whose consequences are not recorded yet.
 
         A move records ``ExecutionMigrated`` alone (with the version change); what it
@@ -375,12 +375,14 @@ class Versions:
         for follow in decide(state, history[-1], self.clock.timestamp()):
             evolve(state, follow)
             run.buffer.append(follow)
-            started = isinstance(follow, ev.StepScheduled)
-            if started and state.node(follow.step).status is NodeStatus.ACTIVE:
+            if (
+                isinstance(follow, ev.StepScheduled)
+                and state.node(follow.step).status is NodeStatus.ACTIVE
+            ):
                 self._buffer_started(run, follow.step, follow.attempt)
         self._mark_dirty(run)  # timers and steps start after the commit, as usual
 
-    async def migrate(self: Engine, execution_id: str) -> str:
+    async def migrate(self, execution_id: str) -> str:
         """Move an execution onto the blueprint this engine runs for its workflow.
 
         For an execution left at another version that could not move by itself (a node
@@ -419,7 +421,7 @@ class Versions:
         await run.committed()
         return wf.version
 
-    async def _take_migrate(self: Engine, item: InboxItem) -> None:
+    async def _take_migrate(self, item: InboxItem) -> None:
         """A ``cerebelum migrate`` for an execution this engine holds but cannot run."""
         run = None
         try:
@@ -436,7 +438,7 @@ class Versions:
         else:
             await self.store.commit([Write(item.execution_id, [], inbox_done=[item.id])])
 
-    def _unrunnable(self: Engine, rec: ExecutionRecord) -> VersionMismatchError | None:
+    def _unrunnable(self, rec: ExecutionRecord) -> VersionMismatchError | None:
         """The error for ``result()`` of an execution no engine can run, else None."""
         if rec.waiting_for is None or rec.status in TERMINAL:
             return None

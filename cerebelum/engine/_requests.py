@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cerebelum import events as ev
 from cerebelum.errors import ExecutionNotFoundError, InvalidRequestError
 from cerebelum.serde import decode_json, encode
 
+from ._base import EngineBase
 from ._match import Outcome
 from ._run import check_id
 from ._state import TERMINAL, NodeStatus
 
 if TYPE_CHECKING:
+    from cerebelum.dsl._workflow import Workflow
     from cerebelum.store import InboxItem, Store
 
-    from ._engine import Engine
     from ._run import Run
 
 __all__ = ["Requests", "send_request", "waiting_approvals"]
@@ -92,10 +93,10 @@ def _not_waiting(execution_id: str, name: str, waiting: list[str]) -> str:
     return f"execution {execution_id!r} is not waiting for approval {name!r} (it waits for: {now})"
 
 
-class Requests:
+class Requests(EngineBase):
     """The request half of :class:`~cerebelum.engine.Engine`."""
 
-    async def approve(self: Engine, execution_id: str, name: str, data: Any = None) -> None:
+    async def approve(self, execution_id: str, name: str, data: Any = None) -> None:
         """Approve the approval ``name`` the execution waits on; ``data`` reaches the next step.
 
         Raises:
@@ -105,19 +106,19 @@ class Requests:
         """
         await self._request(execution_id, "approve", name, data)
 
-    async def reject(self: Engine, execution_id: str, name: str, data: Any = None) -> None:
+    async def reject(self, execution_id: str, name: str, data: Any = None) -> None:
         """Reject the approval ``name``; the next step sees ``{"approved": False, ...}``."""
         await self._request(execution_id, "reject", name, data)
 
-    async def signal(self: Engine, execution_id: str, name: str, payload: Any = None) -> None:
+    async def signal(self, execution_id: str, name: str, payload: Any = None) -> None:
         """Send signal ``name`` to a code workflow; it is kept until the workflow takes it."""
         await self._request(execution_id, "signal", name, payload)
 
-    async def cancel(self: Engine, execution_id: str, reason: str = "") -> None:
+    async def cancel(self, execution_id: str, reason: str = "") -> None:
         """Cancel the execution and its children: steps in flight stop, nothing more runs."""
         await self._request(execution_id, "cancel", "", reason)
 
-    async def _request(self: Engine, execution_id: str, kind: str, name: str, data: Any) -> None:
+    async def _request(self, execution_id: str, kind: str, name: str, data: Any) -> None:
         self._require_open()
         check_id(execution_id)
         what = "payload of signal" if kind == "signal" else f"data of {kind}"
@@ -130,7 +131,7 @@ class Requests:
             return
         await send_request(self.store, execution_id, kind, name, raw, self.clock.timestamp())
 
-    def _check_request(self: Engine, run: Run, kind: str, name: str) -> None:
+    def _check_request(self, run: Run, kind: str, name: str) -> None:
         state = run.state
         if state.ended:
             raise InvalidRequestError(
@@ -147,7 +148,7 @@ class Requests:
             if name not in waiting:
                 raise InvalidRequestError(_not_waiting(run.id, name, waiting), execution_id=run.id)
 
-    def _waiting_approvals(self: Engine, run: Run) -> dict[str, str]:
+    def _waiting_approvals(self, run: Run) -> dict[str, str]:
         state = run.state
         if run.kind == "code":
             return {
@@ -161,7 +162,7 @@ class Requests:
             if n.kind == "approval" and state.node(n.name).status is NodeStatus.WAITING
         }
 
-    def _handle_request(self: Engine, run: Run, kind: str, name: str, raw: bytes) -> None:
+    def _handle_request(self, run: Run, kind: str, name: str, raw: bytes) -> None:
         if kind == "cancel":
             reason = decode_json(raw)
             self._cancel_children(run)
@@ -179,7 +180,7 @@ class Requests:
                 from cerebelum.worker._local import route_for
 
                 outcome = Outcome(ok=True, value={"approved": approved, "data": decode_json(raw)})
-                route = route_for(run.wf, name, outcome)
+                route = route_for(cast("Workflow", run.wf), name, outcome)
             self._apply(
                 run,
                 ev.ApprovalResolved,
@@ -189,7 +190,7 @@ class Requests:
                 route=route,
             )
 
-    def _cancel_children(self: Engine, run: Run) -> None:
+    def _cancel_children(self, run: Run) -> None:
         children = set(run.children)
         if run.kind == "code":
             children.update(
@@ -202,13 +203,13 @@ class Requests:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _cancel_quietly(self: Engine, child_id: str) -> None:
+    async def _cancel_quietly(self, child_id: str) -> None:
         try:
             await self.cancel(child_id, "its parent was cancelled")
         except Exception as exc:  # already ended, or never started: nothing to cancel
             logger.debug("not cancelling child %s: %s", child_id, exc)
 
-    def _receive(self: Engine, item: InboxItem) -> None:
+    def _receive(self, item: InboxItem) -> None:
         run = self._runs.get(item.execution_id)
         if run is None or item.id in run.inbox_seen:
             return

@@ -83,7 +83,7 @@ class Run:
         task = asyncio.create_task(coro, name=f"cerebelum-{self.id}-{key}")
         self.tasks[key] = task
         task.add_done_callback(
-            lambda t, k=key: self.tasks.pop(k, None) if self.tasks.get(k) is t else None
+            lambda t: self.tasks.pop(key, None) if self.tasks.get(key) is t else None
         )
 
     def cancel_tasks(self) -> None:
@@ -150,5 +150,5 @@ def check_id(execution_id: object) -> None:
     except UnicodeEncodeError as exc:
         raise InvalidRequestError(
             f"an execution id must be valid Unicode text: {execution_id!r} holds "
-            f"{exc.object[exc.start:exc.end]!r} at {exc.start}"
+            f"{exc.object[exc.start : exc.end]!r} at {exc.start}"
         ) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from cerebelum import events as ev
 from cerebelum.clock import VirtualClock
@@ -19,10 +19,12 @@ from cerebelum.errors import StoreUnavailableError
 from cerebelum.worker._local import route_for
 
 from . import _code
+from ._base import EngineBase
 from ._match import Outcome
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from cerebelum.dsl._workflow import Workflow
+
     from ._run import Run
 
 __all__ = ["Evicted", "Waits"]
@@ -34,10 +36,10 @@ class Evicted(Exception):
     """The execution left memory to wait; it comes back when it wakes."""
 
 
-class Waits:
+class Waits(EngineBase):
     """The timer half of :class:`~cerebelum.engine.Engine`."""
 
-    async def _timer_loop(self: Engine) -> None:
+    async def _timer_loop(self) -> None:
         while True:
             now = self.clock.timestamp()
             for eid, timer, fire_at in self._timers.pop_due(now):
@@ -52,16 +54,16 @@ class Waits:
             else:
                 await self._timers.wait(self.clock)
 
-    def _fire(self: Engine, run: Run, timer: str) -> None:
+    def _fire(self, run: Run, timer: str) -> None:
         self._apply(run, ev.TimerFired, timer=timer)
         kind, _, name = timer.partition(":")
         if kind == "approval" and run.kind == "graph":
-            route = route_for(run.wf, name, Outcome.error("timeout"))
+            route = route_for(cast("Workflow", run.wf), name, Outcome.error("timeout"))
             self._apply(
                 run, ev.ApprovalResolved, step=name, approved=False, timed_out=True, route=route
             )
 
-    def _fire_unloaded(self: Engine, eid: str, timer: str, fire_at: float) -> None:
+    def _fire_unloaded(self, eid: str, timer: str, fire_at: float) -> None:
         """Load an execution that waits in the store, and fire its timer if it is still set."""
         if eid in self._firing:
             return
@@ -81,11 +83,11 @@ class Waits:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def poke_timers(self: Engine) -> None:
+    def poke_timers(self) -> None:
         """Look at the timers again now (after a virtual clock moved)."""
         self._timers.poke()
 
-    async def _advance_when_idle(self: Engine) -> None:
+    async def _advance_when_idle(self) -> None:
         """TestEngine: when nothing runs and everything waits, move the clock on.
 
         As far as :meth:`_skip_limit` allows: to the next timer if it lies within the
@@ -101,11 +103,11 @@ class Waits:
         if math.isfinite(target):
             self.clock.set(target)
 
-    def _skip_limit(self: Engine) -> float | None:
+    def _skip_limit(self) -> float | None:
         """How far the virtual clock may jump now (``inf``: to any timer); ``None``: not at all."""
         return None
 
-    async def _settled(self: Engine) -> bool:
+    async def _settled(self) -> bool:
         """Whether nothing runs and no timer is due, still so after a few turns of the loop."""
         if not self._idle():
             return False
@@ -114,7 +116,7 @@ class Waits:
         nxt = self._timers.next_at()
         return self._idle() and (nxt is None or nxt > self.clock.timestamp())
 
-    def _idle(self: Engine) -> bool:
+    def _idle(self) -> bool:
         if self._dirty or self._commit_lock.locked() or self._loading or self._firing:
             return False
         for run in self._runs.values():
@@ -126,7 +128,7 @@ class Waits:
             not t.done() for t in self._background if not t.get_name().startswith("cerebelum-child")
         )
 
-    def _maybe_evict(self: Engine, run: Run) -> None:
+    def _maybe_evict(self, run: Run) -> None:
         state = run.state
         if run.buffer or run.tasks or state.ended or not _code.waiting_only(state):
             return
@@ -140,7 +142,7 @@ class Waits:
         del self._runs[run.id]
         run.abandon(Evicted())  # callers waiting for the result wait on the reloaded run
 
-    async def _load(self: Engine, eid: str) -> Run | None:
+    async def _load(self, eid: str) -> Run | None:
         """Bring an unfinished execution into memory, claiming it, unless a live engine owns it.
 
         Returns ``None`` when it has ended, does not exist, or belongs to a live engine.
@@ -168,4 +170,3 @@ class Waits:
             raise
         finally:
             del self._loading[eid]
-

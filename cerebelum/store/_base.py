@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import builtins  # list[...] in a class with a method list() would name the method
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,11 +124,11 @@ class Store(abc.ABC):
         """Executions, newest first."""
 
     @abc.abstractmethod
-    async def get_many(self, ids: list[str]) -> list[ExecutionRecord]:
+    async def get_many(self, ids: builtins.list[str]) -> builtins.list[ExecutionRecord]:
         """The rows of those of ``ids`` that exist, in any order."""
 
     @abc.abstractmethod
-    async def events_at(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
+    async def events_at(self, keys: builtins.list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
         """The encoded events at ``(execution_id, seq)``, for those that exist.
 
         How an engine learns whether a commit whose answer was lost was recorded.
@@ -136,7 +137,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def claim(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
-    ) -> list[ExecutionRecord]:
+    ) -> builtins.list[ExecutionRecord]:
         """Take ownership of executions with work in flight whose owner is gone; return them.
 
         Only ``running`` and ``stuck`` executions: one that only waits (a timer, an
@@ -155,7 +156,7 @@ class Store(abc.ABC):
     async def due_timers(
         self, engine_id: str, now: float, lease: float, until: float, limit: int,
         runnable: dict[str, str],
-    ) -> list[tuple[str, str, float]]:  # fmt: skip
+    ) -> builtins.list[tuple[str, str, float]]:  # fmt: skip
         """``(execution_id, timer, fire_at)`` due by ``until``, earliest first, of executions
         ``engine_id`` owns or may claim."""
 
@@ -168,7 +169,7 @@ class Store(abc.ABC):
         """Say that ``engine_id`` is alive (registering it the first time)."""
 
     @abc.abstractmethod
-    async def engines(self) -> list[tuple[str, str, float]]:
+    async def engines(self) -> builtins.list[tuple[str, str, float]]:
         """Every registered engine: ``(id, info, heartbeat_at)``."""
 
     @abc.abstractmethod
@@ -184,11 +185,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def receive(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
-    ) -> list[InboxItem]:
+    ) -> builtins.list[InboxItem]:
         """Inbox items, oldest first, for executions ``engine_id`` owns or may claim."""
 
     @abc.abstractmethod
-    async def drop_stale(self, limit: int) -> list[InboxItem]:
+    async def drop_stale(self, limit: int) -> builtins.list[InboxItem]:
         """Delete and return requests whose execution has ended (nothing would take them)."""
 
     # --- versions of graph workflows (cerebelum/engine/_migrate.py) ----------------------
@@ -207,7 +208,7 @@ class Store(abc.ABC):
     async def stranded(
         self, engine_id: str, now: float, lease: float, limit: int,
         runnable: dict[str, str], everything: bool,
-    ) -> list[ExecutionRecord]:  # fmt: skip
+    ) -> builtins.list[ExecutionRecord]:  # fmt: skip
         """Unfinished graph executions of the workflows in ``runnable`` at other versions.
 
         Only those no live engine holds (but ``engine_id``); with ``everything`` false,

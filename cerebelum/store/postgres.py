@@ -13,6 +13,7 @@ URLs: ``postgresql://user:password@host:5432/database`` (any libpq-style URL asy
 from __future__ import annotations
 
 import asyncio
+import builtins  # list[...] in a class with a method list() would name the method
 import functools
 import logging
 import re
@@ -254,7 +255,7 @@ class PostgresStore(Store):
             eid = w.execution_id
             if w.create is not None:
                 c = w.create
-                row = (c.id, c.workflow, c.version, c.kind, w.status or c.status, c.inputs,
+                row: tuple[Any, ...] = (c.id, c.workflow, c.version, c.kind, w.status or c.status, c.inputs,
                        w.output if w.output is not None else c.output, _error(w.error),
                        c.parent_id, c.owner, c.created_at)  # fmt: skip
                 for column, value in zip(part("created", 11), row, strict=True):
@@ -339,7 +340,7 @@ class PostgresStore(Store):
 
     async def claim(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
-    ) -> list[ExecutionRecord]:
+    ) -> builtins.list[ExecutionRecord]:
         keys = _keys(runnable)
         rows = await self._run(lambda c: c.fetch(Q["claim"], engine_id, now, lease, limit, keys))
         return sorted((_record(r) for r in rows), key=lambda r: r.created_at)
@@ -356,7 +357,7 @@ class PostgresStore(Store):
     async def due_timers(
         self, engine_id: str, now: float, lease: float, until: float, limit: int,
         runnable: dict[str, str],
-    ) -> list[tuple[str, str, float]]:  # fmt: skip
+    ) -> builtins.list[tuple[str, str, float]]:  # fmt: skip
         keys = _keys(runnable)
         rows = await self._run(
             lambda c: c.fetch(Q["due_timers"], engine_id, now, lease, until, limit, keys)
@@ -385,7 +386,7 @@ class PostgresStore(Store):
     async def stranded(
         self, engine_id: str, now: float, lease: float, limit: int,
         runnable: dict[str, str], everything: bool,
-    ) -> list[ExecutionRecord]:  # fmt: skip
+    ) -> builtins.list[ExecutionRecord]:  # fmt: skip
         names = list(runnable)
         keys = [f"{name}@{version}" for name, version in runnable.items()]
         rows = await self._run(lambda c: c.fetch(Q["stranded"], names, keys, everything,
@@ -423,7 +424,7 @@ class PostgresStore(Store):
         row = await self._run(lambda c: c.fetchrow(Q["engine_alive"], engine_id, now - lease))
         return row is not None
 
-    async def engines(self) -> list[tuple[str, str, float]]:
+    async def engines(self) -> builtins.list[tuple[str, str, float]]:
         rows = await self._run(lambda c: c.fetch(Q["engines"]))
         return [(r[0], r[1], r[2]) for r in rows]
 
@@ -442,12 +443,12 @@ class PostgresStore(Store):
 
     async def receive(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
-    ) -> list[InboxItem]:
+    ) -> builtins.list[InboxItem]:
         keys = _keys(runnable)
         rows = await self._run(lambda c: c.fetch(Q["receive"], engine_id, now, lease, limit, keys))
         return [_item(r) for r in rows]
 
-    async def drop_stale(self, limit: int) -> list[InboxItem]:
+    async def drop_stale(self, limit: int) -> builtins.list[InboxItem]:
         rows = await self._run(lambda c: c.fetch(Q["drop_stale"], limit))
         return [_item(r) for r in rows]
 
@@ -473,10 +474,15 @@ def _commit_sql(names: tuple[str, ...]) -> str:
     for name in names:
         sql = Q[f"commit_{name}"].replace("{refused}", refused)
         numbers = [int(n) for n in re.findall(r"\$(\d+)", sql)]
-        ctes.append(re.sub(r"\$(\d+)", lambda m, at=offset: f"${int(m[1]) + at}", sql))
+        ctes.append(_renumber(sql, offset))
         offset += max(numbers)
     last = "SELECT id FROM refused" if "created" in names else "SELECT NULL::text WHERE false"
     return "WITH " + ",\n".join(ctes) + "\n" + last
+
+
+def _renumber(sql: str, offset: int) -> str:
+    """``sql`` with each parameter ``$n`` numbered ``$(n + offset)``."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + offset}", sql)
 
 
 def _unavailable() -> tuple[type[BaseException], ...]:

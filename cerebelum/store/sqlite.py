@@ -14,6 +14,7 @@ CLI) may read, and may write requests to the inbox, at the same time.
 
 from __future__ import annotations
 
+import builtins  # list[...] in a class with a method list() would name the method
 import contextlib
 import fcntl
 import logging
@@ -286,13 +287,17 @@ class SQLiteStore(Store):
 
     # --- ownership and the inbox --------------------------------------------------------
 
-    def _owned(self, engine_id: str, now: float, lease: float, runnable: dict[str, str]) -> dict[str, Any]:
+    def _owned(
+        self, engine_id: str, now: float, lease: float, runnable: dict[str, str]
+    ) -> dict[str, Any]:
         """The parameters of the queries that pick what an engine owns or may claim."""
         keys = encode_json([f"{name}@{version}" for name, version in runnable.items()])
         return {"engine": engine_id, "now": now, "lease": lease, "runnable": keys,
                 "exclusive": self._exclusive}  # fmt: skip
 
-    def _write(self, sql: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+    def _write(
+        self, sql: str, params: dict[str, Any] | tuple[Any, ...]
+    ) -> builtins.list[sqlite3.Row]:
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -309,7 +314,7 @@ class SQLiteStore(Store):
 
     async def claim(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
-    ) -> list[ExecutionRecord]:
+    ) -> builtins.list[ExecutionRecord]:
         params = {**self._owned(engine_id, now, lease, runnable), "limit": limit}
         rows = self._write(Q["claim"], params)
         return sorted((_record(r) for r in rows), key=lambda r: r.created_at)
@@ -324,7 +329,7 @@ class SQLiteStore(Store):
     async def due_timers(
         self, engine_id: str, now: float, lease: float, until: float, limit: int,
         runnable: dict[str, str],
-    ) -> list[tuple[str, str, float]]:  # fmt: skip
+    ) -> builtins.list[tuple[str, str, float]]:  # fmt: skip
         params = {**self._owned(engine_id, now, lease, runnable), "until": until, "limit": limit}
         return [(r[0], r[1], r[2]) for r in self._read(Q["due_timers"], params)]
 
@@ -354,7 +359,7 @@ class SQLiteStore(Store):
     async def stranded(
         self, engine_id: str, now: float, lease: float, limit: int,
         runnable: dict[str, str], everything: bool,
-    ) -> list[ExecutionRecord]:  # fmt: skip
+    ) -> builtins.list[ExecutionRecord]:  # fmt: skip
         params = {"engine": engine_id, "now": now, "lease": lease, "limit": limit,
                   "runnable": encode_json(runnable), "all": 1 if everything else 0,
                   "exclusive": self._exclusive}  # fmt: skip
@@ -395,7 +400,7 @@ class SQLiteStore(Store):
     async def engine_alive(self, engine_id: str, now: float, lease: float) -> bool:
         return bool(self._read(Q["engine_alive"], (engine_id, now - lease)))
 
-    async def engines(self) -> list[tuple[str, str, float]]:
+    async def engines(self) -> builtins.list[tuple[str, str, float]]:
         return [(r[0], r[1], r[2]) for r in self._read(Q["engines"])]
 
     async def release(self, engine_id: str) -> None:
@@ -410,11 +415,11 @@ class SQLiteStore(Store):
 
     async def receive(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
-    ) -> list[InboxItem]:
+    ) -> builtins.list[InboxItem]:
         params = {**self._owned(engine_id, now, lease, runnable), "limit": limit}
         return [_item(r) for r in self._read(Q["receive"], params)]
 
-    async def drop_stale(self, limit: int) -> list[InboxItem]:
+    async def drop_stale(self, limit: int) -> builtins.list[InboxItem]:
         return [_item(r) for r in self._write(Q["drop_stale"], {"limit": limit})]
 
 

@@ -1,0 +1,66 @@
+"""What the halves of :class:`~cerebelum.engine.Engine` take from one another.
+
+The engine is composed of halves (requests, waits, group commit, versions), each in
+its own module; each uses the engine's state and calls methods another half defines.
+:class:`EngineBase` declares those for the type checker, so that each half reads as a
+plain class. It holds nothing at run time: ``Engine.__init__`` sets the attributes and
+the engine's modules define the methods, which the type checker holds to these
+declarations.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from cerebelum import events as ev
+    from cerebelum.clock import Clock
+    from cerebelum.store import ExecutionRecord, Store, Write
+
+    from ._migrate import VersionState
+    from ._run import Run
+    from ._timers import TimerQueue
+
+__all__ = ["EngineBase"]
+
+
+class EngineBase:
+    """The state and methods the halves of :class:`~cerebelum.engine.Engine` share."""
+
+    store: Store
+    clock: Clock
+    _wall: Clock
+    id: str
+    lease: float
+    evict_after: float | None
+    _auto_advance: bool
+    _runs: dict[str, Run]
+    _loading: dict[str, asyncio.Future[Run | None]]
+    _firing: set[str]
+    _background: set[asyncio.Task[Any]]
+    _dirty: list[Run]
+    _wake: asyncio.Event
+    _commit_lock: asyncio.Lock
+    _timers: TimerQueue
+    _closing: bool
+    _trouble_since: float | None
+    _trouble_logged: float
+    _versions: VersionState
+
+    if TYPE_CHECKING:
+        # defined by Engine (_engine.py)
+        def _require_open(self) -> None: ...
+        def workflow(self, wf: Any) -> Any: ...
+        def _runnable(self) -> dict[str, Any]: ...
+        def _runnable_versions(self) -> dict[str, str]: ...
+        async def _record(self, execution_id: str) -> ExecutionRecord: ...
+        def _apply(self, run: Run, cls: type[ev.Event], **fields: Any) -> None: ...
+        def _buffer_started(self, run: Run, key: str | int, attempt: int) -> None: ...
+        def _mark_dirty(self, run: Run) -> None: ...
+        def _after_commit(self, run: Run, write: Write) -> None: ...
+        def _revive(self, rec: ExecutionRecord, history: list[ev.Event]) -> Run: ...
+
+        # defined by Waits (_waits.py)
+        async def _load(self, eid: str) -> Run | None: ...
