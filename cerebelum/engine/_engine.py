@@ -259,6 +259,7 @@ class Engine(Requests, Waits, Committer, Versions):
         else:
             inputs = args[0] if args else None
         raw = encode_inputs(workflow, inputs, f"the inputs of workflow {workflow.name!r}")
+        await self._keep_blueprint(workflow)
         if id is not None:
             check_id(id)
             existing = await self._patiently(lambda: self._existing(id, workflow))
@@ -266,7 +267,7 @@ class Engine(Requests, Waits, Committer, Versions):
                 existing = self._running(id, workflow)
             if existing is not None:
                 return existing
-        await self._keep_blueprint(workflow)
+        # no await from the check above to here: two start() of one id cannot both pass
         eid = id or uuid.uuid4().hex
         run = self._new_run(eid, workflow)
         run.creating = True
