@@ -10,10 +10,11 @@ declarations.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Awaitable, Callable
 
     from cerebelum import events as ev
     from cerebelum.clock import Clock
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from ._timers import TimerQueue
 
 __all__ = ["EngineBase"]
+
+T = TypeVar("T")
 
 
 class EngineBase:
@@ -61,6 +64,7 @@ class EngineBase:
         def _mark_dirty(self, run: Run) -> None: ...
         def _after_commit(self, run: Run, write: Write) -> None: ...
         def _revive(self, rec: ExecutionRecord, history: list[ev.Event]) -> Run: ...
+        async def _patiently(self, read: Callable[[], Awaitable[T]]) -> T: ...
 
         # defined by Waits (_waits.py)
         async def _load(self, eid: str) -> Run | None: ...

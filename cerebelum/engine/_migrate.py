@@ -284,8 +284,11 @@ class Versions(EngineBase):
         """Keep ``wf``'s blueprint in the store (once) before an execution starts on it."""
         if wf.kind != "graph" or wf.version in self._versions.kept:
             return
-        await self.store.save_blueprint(
-            wf.version, wf.name, wf.label, wf.blueprint.to_json(), self._wall.timestamp()
+        # like the start it comes before, it waits through a store that does not answer
+        await self._patiently(
+            lambda: self.store.save_blueprint(
+                wf.version, wf.name, wf.label, wf.blueprint.to_json(), self._wall.timestamp()
+            )
         )
         self._versions.kept.add(wf.version)
 

@@ -56,7 +56,7 @@ async def main(url: str, count: int, prefix: str) -> None:
                 result = await handle.result()
                 done += result.status == "completed" and result.output == 2 * i
             except Exception as exc:  # what reached the caller, by type
-                if not errors:
+                if not errors:  # the first one's traceback, for the test's message
                     traceback.print_exc()
                 errors.append(f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
 
