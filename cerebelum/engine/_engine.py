@@ -346,7 +346,7 @@ class Engine(Requests, Waits, Committer, Versions):
             while True:
                 run = self._runs.get(execution_id)
                 if run is not None:
-                    with contextlib.suppress(Evicted, Moved):
+                    with contextlib.suppress(Evicted, Moved, Duplicate):  # look again
                         return await asyncio.shield(run.done)
                     continue
                 rec = await self._patiently(lambda: self._watch(execution_id))
