@@ -76,7 +76,7 @@ async def nested(ctx):
     runs["nested"] = runs.get("nested", 0) + 1
     value: list = []
     inner = value
-    for _ in range(1000):
+    for _ in range(5000):
         inner.append([])
         inner = inner[0]
     return {"tree": value}
