@@ -11,7 +11,7 @@ import re
 
 from cerebelum.errors import StoreError
 
-from ._base import ExecutionRecord, InboxItem, Store, StoredBlueprint, Write
+from ._base import ExecutionRecord, InboxItem, Store, StoredBlueprint, TaskCounts, TaskRow, Write
 
 __all__ = [
     "DEFAULT_URL",
@@ -19,6 +19,8 @@ __all__ = [
     "InboxItem",
     "Store",
     "StoredBlueprint",
+    "TaskCounts",
+    "TaskRow",
     "Write",
     "default_url",
     "open_store",

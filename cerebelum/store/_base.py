@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import abc
 import builtins  # list[...] in a class with a method list() would name the method
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cerebelum.events import Event
 
-__all__ = ["ExecutionRecord", "InboxItem", "Store", "StoredBlueprint", "Write"]
+__all__ = [
+    "ExecutionRecord",
+    "InboxItem",
+    "Store",
+    "StoredBlueprint",
+    "TaskCounts",
+    "TaskRow",
+    "Write",
+]
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,58 @@ class InboxItem:
     created_at: float
 
 
+@dataclass(frozen=True)
+class TaskRow:
+    """One row of the tasks table: a step, an activity or a code workflow's activation,
+    to be run by a worker.
+
+    A task is enqueued in the commit that records why it runs, and done in the commit
+    that records its result. A lease that runs out offers the same row again: same id,
+    same attempt, same idempotency key (a retry after a failure is a new task, with the
+    next attempt and its own key).
+    """
+
+    id: str
+    execution_id: str
+    kind: str  # step | activity | workflow
+    name: str
+    queue: str
+    attempt: int
+    #: What the worker passes on to the outside world, so that a run repeated after a
+    #: lost lease is recognised there as the same run.
+    idempotency_key: str
+    inputs: bytes
+    created_at: float
+    #: Not claimed before this time (a retry's backoff); ``created_at`` when it may run at once.
+    available_at: float
+    #: Higher first; among equals, the one available longest.
+    priority: int = 0
+    #: Seconds one run may take, and may go without a heartbeat (None: no limit).
+    timeout: float | None = None
+    heartbeat_timeout: float | None = None
+    status: str = "ready"  # ready | leased | done
+    #: Who holds (or last held) the task, and until when its lease runs.
+    worker_id: str | None = None
+    lease_until: float | None = None
+    #: How many times the task was handed to a worker: more than one means a lease ran out
+    #: (or was given back) before the task was done.
+    claims: int = 0
+
+
+def claim_order(tasks: Iterable[TaskRow]) -> list[TaskRow]:
+    """Claimed tasks in the order they are taken (RETURNING keeps none): priority, then age."""
+    return sorted(tasks, key=lambda t: (-t.priority, t.available_at, t.id))
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """How many unfinished tasks a queue holds, for observability."""
+
+    ready: int  #: claimable now (ready and available, or under a lease that ran out)
+    delayed: int  #: ready, but not available before a later time (a backoff)
+    leased: int  #: held by a worker under a live lease
+
+
 @dataclass
 class Write:
     """One execution's part of a group commit: its new events and what they cause.
@@ -67,6 +128,9 @@ class Write:
         timers_set: timers started, ``(timer, fire_at)``.
         timers_cleared: timers fired or dropped; ``["*"]`` drops them all.
         inbox_done: inbox items this write consumes.
+        tasks_enqueued: tasks of this execution to enqueue, as given: ``ready``, or
+            already ``leased`` to a worker that has the task in hand.
+        tasks_done: ids of tasks whose result this write records; done whoever holds them.
     """
 
     execution_id: str
@@ -79,6 +143,8 @@ class Write:
     timers_cleared: list[str] = field(default_factory=list)
     inbox_done: list[int] = field(default_factory=list)
     updated_at: float = 0.0
+    tasks_enqueued: list[TaskRow] = field(default_factory=list)
+    tasks_done: list[str] = field(default_factory=list)
 
 
 class Store(abc.ABC):
@@ -105,8 +171,9 @@ class Store(abc.ABC):
     async def commit(self, writes: list[Write]) -> set[str]:
         """Write all in one transaction; return the ids of creates that already existed.
 
-        A write whose ``create`` conflicts with an existing execution is left out whole;
-        the others are written.
+        A write whose ``create`` conflicts with an existing execution is left out whole
+        (its events, timers and tasks too); the others are written. A task enqueued and
+        done in the same commit is recorded as done.
         """
 
     @abc.abstractmethod
@@ -235,6 +302,36 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def engine_alive(self, engine_id: str, now: float, lease: float) -> bool:
         """Whether ``engine_id`` heartbeat within the last ``lease`` seconds."""
+
+    # --- tasks for workers (enqueued and done through commit) ---------------------------
+
+    @abc.abstractmethod
+    async def claim_tasks(
+        self, worker_id: str, queues: builtins.list[str],
+        names_by_kind: dict[str, builtins.list[str]], now: float, lease: float, limit: int,
+    ) -> builtins.list[TaskRow]:  # fmt: skip
+        """Lease to ``worker_id`` up to ``limit`` claimable tasks of ``queues`` and the names
+        it hosts, by priority then age; no two claimers get one task.
+
+        Claimable: ``ready`` and available by ``now``, or ``leased`` under a lease that
+        ran out (offered again unchanged: same attempt, same idempotency key).
+        """
+
+    @abc.abstractmethod
+    async def heartbeat_task(self, task_id: str, worker_id: str, now: float, lease: float) -> bool:
+        """Extend ``worker_id``'s lease to ``now + lease``; False when the task is not its own."""
+
+    @abc.abstractmethod
+    async def release_tasks(self, worker_id: str) -> None:
+        """Give back every task ``worker_id`` holds, ready at once (a worker stopping cleanly)."""
+
+    @abc.abstractmethod
+    async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
+        """The unfinished (ready or leased) tasks of those executions, oldest first."""
+
+    @abc.abstractmethod
+    async def task_counts(self, now: float) -> dict[str, TaskCounts]:
+        """Unfinished tasks by queue: ready, delayed, leased (queues with none are left out)."""
 
     async def lock(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Become the only engine on this store, where the store needs that (SQLite)."""

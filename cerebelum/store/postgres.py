@@ -28,7 +28,16 @@ from cerebelum.events import Event, decode_events, encode_event
 from cerebelum.serde import decode_json, encode_json
 
 from . import _sql
-from ._base import ExecutionRecord, InboxItem, Store, StoredBlueprint, Write
+from ._base import (
+    ExecutionRecord,
+    InboxItem,
+    Store,
+    StoredBlueprint,
+    TaskCounts,
+    TaskRow,
+    Write,
+    claim_order,
+)
 
 __all__ = ["PostgresStore", "mask_url"]
 
@@ -284,10 +293,21 @@ class PostgresStore(Store):
                     fire_ats.append(fire_at)
             if w.inbox_done:
                 part("inbox", 1)[0].extend(w.inbox_done)
+            if w.tasks_enqueued:
+                columns = part("tasks_enqueued", len(_TASK_COLUMNS))
+                for task in w.tasks_enqueued:
+                    for column, name in zip(columns, _TASK_COLUMNS, strict=True):
+                        column.append(getattr(task, name))
+            if w.tasks_done:
+                ids, tasks = part("tasks_done", 2)
+                ids.extend([eid] * len(w.tasks_done))
+                tasks.extend(w.tasks_done)
         if not parts:
             return set()
         if "timers_cleared" in parts:  # those set again in this commit stay
             parts["timers_cleared"][2:] = parts.get("timers_set", [[], []])[:2]
+        if "tasks_enqueued" in parts and "tasks_done" in parts:
+            _done_at_once(parts["tasks_enqueued"], set(parts["tasks_done"][1]))
         sql = _commit_sql(tuple(name for name in _COMMIT_PARTS if name in parts))
         args = [column for name in _COMMIT_PARTS for column in parts.get(name, ())]
         try:
@@ -369,6 +389,37 @@ class PostgresStore(Store):
 
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
         await self._run(lambda c: c.execute(Q["heartbeat"], engine_id, info, now))
+
+    # --- tasks ---------------------------------------------------------------------------
+
+    async def claim_tasks(
+        self, worker_id: str, queues: builtins.list[str],
+        names_by_kind: dict[str, builtins.list[str]], now: float, lease: float, limit: int,
+    ) -> builtins.list[TaskRow]:  # fmt: skip
+        hosted = [f"{kind}:{name}" for kind, names in names_by_kind.items() for name in names]
+        if not queues or not hosted or limit <= 0:
+            return []
+        names = sorted({name for names in names_by_kind.values() for name in names})
+        rows = await self._run(lambda c: c.fetch(Q["claim_tasks"], worker_id, queues, now, lease,
+                                                 hosted, names, limit))  # fmt: skip
+        return claim_order(_task(r) for r in rows)
+
+    async def heartbeat_task(self, task_id: str, worker_id: str, now: float, lease: float) -> bool:
+        done = await self._run(
+            lambda c: c.execute(Q["heartbeat_task"], task_id, worker_id, now, lease)
+        )
+        return bool(done == "UPDATE 1")
+
+    async def release_tasks(self, worker_id: str) -> None:
+        await self._run(lambda c: c.execute(Q["release_tasks"], worker_id))
+
+    async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
+        rows = await self._run(lambda c: c.fetch(Q["tasks_in_flight"], execution_ids))
+        return [_task(r) for r in rows]
+
+    async def task_counts(self, now: float) -> dict[str, TaskCounts]:
+        rows = await self._run(lambda c: c.fetch(Q["task_counts"], now))
+        return {r[0]: TaskCounts(r[1], r[2], r[3]) for r in rows}
 
     # --- versions ------------------------------------------------------------------------
 
@@ -453,6 +504,27 @@ class PostgresStore(Store):
         return [_item(r) for r in rows]
 
 
+#: The tasks table's columns, in the order of ``commit_tasks_enqueued``.
+_TASK_COLUMNS = ("id", "execution_id", "kind", "name", "queue", "attempt", "idempotency_key",
+                 "inputs", "timeout", "heartbeat_timeout", "status", "worker_id", "lease_until",
+                 "claims", "created_at", "available_at", "priority")  # fmt: skip
+_STATUS = _TASK_COLUMNS.index("status")
+_LEASE_UNTIL = _TASK_COLUMNS.index("lease_until")
+
+
+def _done_at_once(enqueued: list[list[Any]], done: set[str]) -> None:
+    """Mark done the enqueued tasks this same commit completes (one statement's parts do
+    not see each other's rows, so the update of ``commit_tasks_done`` would miss them)."""
+    for i, task_id in enumerate(enqueued[0]):
+        if task_id in done:
+            enqueued[_STATUS][i] = "done"
+            enqueued[_LEASE_UNTIL][i] = None
+
+
+def _task(row: Any) -> TaskRow:
+    return TaskRow(**{name: row[name] for name in _TASK_COLUMNS})
+
+
 def _keys(runnable: dict[str, str]) -> list[str]:
     return [f"{name}@{version}" for name, version in runnable.items()]
 
@@ -463,7 +535,8 @@ def _item(r: Any) -> InboxItem:
     )
 
 
-_COMMIT_PARTS = ("created", "events", "status", "timers_cleared", "timers_set", "inbox")
+_COMMIT_PARTS = ("created", "events", "status", "timers_cleared", "timers_set", "inbox",
+                 "tasks_enqueued", "tasks_done")  # fmt: skip
 
 
 @functools.cache

@@ -29,7 +29,16 @@ from cerebelum.events import Event, decode_events, encode_event
 from cerebelum.serde import decode_json, encode_json
 
 from . import _sql
-from ._base import ExecutionRecord, InboxItem, Store, StoredBlueprint, Write
+from ._base import (
+    ExecutionRecord,
+    InboxItem,
+    Store,
+    StoredBlueprint,
+    TaskCounts,
+    TaskRow,
+    Write,
+    claim_order,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -54,6 +63,13 @@ def _record(row: sqlite3.Row) -> ExecutionRecord:
         updated_at=row["updated_at"],
         waiting_for=row["waiting_for"],
     )
+
+
+def _task(row: sqlite3.Row) -> TaskRow:
+    return TaskRow(**{name: row[name] for name in _TASK_COLUMNS})
+
+
+_TASK_COLUMNS = tuple(TaskRow.__dataclass_fields__)
 
 
 class SQLiteStore(Store):
@@ -181,6 +197,8 @@ class SQLiteStore(Store):
         db = self.db
         conflicts: set[str] = set()
         events: list[tuple[Any, ...]] = []
+        tasks: list[dict[str, Any]] = []
+        done: list[tuple[str]] = []
         try:
             db.execute("BEGIN IMMEDIATE")
             for w in writes:
@@ -211,7 +229,15 @@ class SQLiteStore(Store):
                     db.execute(Q["set_timer"], (eid, timer, fire_at))
                 for item in w.inbox_done:
                     db.execute(Q["delete_inbox"], (item,))
+                if w.tasks_enqueued:
+                    tasks.extend(vars(t) for t in w.tasks_enqueued)
+                if w.tasks_done:
+                    done.extend((task,) for task in w.tasks_done)
             db.executemany(Q["insert_event"], events)
+            if tasks:  # all enqueued before any is done: a task may be both in one commit
+                db.executemany(Q["insert_task"], tasks)
+            if done:
+                db.executemany(Q["task_done"], done)
             db.execute("COMMIT")
         except BaseException as exc:
             # SQLite rolls back by itself on some errors (a full disk): roll back only
@@ -339,6 +365,40 @@ class SQLiteStore(Store):
 
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
         self._write(Q["heartbeat"], {"engine": engine_id, "info": info, "now": now})
+
+    # --- tasks ---------------------------------------------------------------------------
+
+    async def claim_tasks(
+        self, worker_id: str, queues: builtins.list[str],
+        names_by_kind: dict[str, builtins.list[str]], now: float, lease: float, limit: int,
+    ) -> builtins.list[TaskRow]:  # fmt: skip
+        hosted = [f"{kind}:{name}" for kind, names in names_by_kind.items() for name in names]
+        if not queues or not hosted or limit <= 0:
+            return []
+        names = sorted({name for names in names_by_kind.values() for name in names})
+        params = {"worker": worker_id, "now": now, "lease": lease, "limit": limit,
+                  "queues": encode_json(queues), "names": encode_json(names),
+                  "hosted": encode_json(hosted)}  # fmt: skip
+        return claim_order(_task(r) for r in self._write(Q["claim_tasks"], params))
+
+    async def heartbeat_task(self, task_id: str, worker_id: str, now: float, lease: float) -> bool:
+        params = {"id": task_id, "worker": worker_id, "now": now, "lease": lease}
+        db = self.db
+        try:
+            return db.execute(Q["heartbeat_task"], params).rowcount == 1
+        except sqlite3.Error as exc:
+            raise self._error(exc, "cannot write to") from exc
+
+    async def release_tasks(self, worker_id: str) -> None:
+        self._write(Q["release_tasks"], {"worker": worker_id})
+
+    async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
+        rows = self._read(Q["tasks_in_flight"], {"ids": encode_json(execution_ids)})
+        return [_task(r) for r in rows]
+
+    async def task_counts(self, now: float) -> dict[str, TaskCounts]:
+        rows = self._read(Q["task_counts"], {"now": now})
+        return {r[0]: TaskCounts(r[1], r[2], r[3]) for r in rows}
 
     @property
     def _exclusive(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from dataclasses import replace as dataclass_replace
 
 import asyncpg
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from cerebelum import Engine
 from cerebelum import events as ev
 from cerebelum.errors import StoreError, StoreUnavailableError
-from cerebelum.store import ExecutionRecord, Write, _sql, open_store
+from cerebelum.store import ExecutionRecord, TaskCounts, TaskRow, Write, _sql, open_store
 from cerebelum.store.postgres import PostgresStore, mask_url
 
 NOW = 1_700_000_000.0
@@ -219,6 +220,186 @@ async def test_two_engines_claiming_at_once_never_share_an_execution(postgres_ur
         ids_a, ids_b = {r.id for r in got_a}, {r.id for r in got_b}
         assert not ids_a & ids_b
         assert len(ids_a | ids_b) == 200
+
+
+# --- tasks ---------------------------------------------------------------------------
+
+
+def task(tid: str, eid: str = "e1", kind: str = "step", name: str = "a", queue: str = "default",
+         priority: int = 0, at: float = NOW, available_at: float | None = None,
+         attempt: int = 1) -> TaskRow:  # fmt: skip
+    return TaskRow(
+        id=tid, execution_id=eid, kind=kind, name=name, queue=queue, attempt=attempt,
+        idempotency_key=f"{eid}/{name}/{attempt}", inputs=b'[1]', created_at=at,
+        available_at=at if available_at is None else available_at, priority=priority,
+        timeout=30.0,
+    )  # fmt: skip
+
+
+def scheduled(eid: str, seq: int, *tasks: TaskRow) -> Write:
+    step = ev.StepScheduled(seq=seq, at=NOW + seq, step=tasks[0].name if tasks else "a")
+    return Write(eid, [step], updated_at=NOW + seq, tasks_enqueued=list(tasks))
+
+
+HOSTS = {"step": ["a", "b"], "activity": ["charge"]}
+
+
+async def claim(store, worker="w1", queues=("default",), hosts=None, now=NOW + 10, lease=30.0,
+                limit=10) -> list[TaskRow]:  # fmt: skip
+    hosts = HOSTS if hosts is None else hosts
+    return await store.claim_tasks(worker, list(queues), hosts, now, lease, limit)
+
+
+async def test_a_task_is_enqueued_in_the_commit_of_its_event_and_a_failed_commit_enqueues_none(
+    store,
+):
+    await store.commit([start("e1")])
+    await store.commit([scheduled("e1", 2, task("t1"))])
+    assert [type(e).__name__ for e in await store.history("e1")][-1] == "StepScheduled"
+    [t1] = await store.tasks_in_flight(["e1", "nope"])
+    assert t1 == task("t1")  # as given: ready, held by no one
+    clash = Write("e1", [ev.StepScheduled(seq=2, at=NOW, step="b")], updated_at=NOW,
+                  tasks_enqueued=[task("t2", name="b")])  # fmt: skip
+    with pytest.raises(StoreError):
+        await store.commit([scheduled("e1", 3, task("t3")), clash])
+    assert [t.id for t in await store.tasks_in_flight(["e1"])] == ["t1"]
+    assert [t.id for t in await claim(store)] == ["t1"]
+
+
+async def test_a_refused_create_enqueues_none_of_its_tasks(store):
+    await store.commit([start("e1")])
+    again, fresh = start("e1"), start("e2")
+    again.tasks_enqueued = [task("t1", eid="e1")]
+    fresh.tasks_enqueued = [task("t2", eid="e2")]
+    assert await store.commit([again, fresh]) == {"e1"}
+    assert [t.id for t in await store.tasks_in_flight(["e1", "e2"])] == ["t2"]
+    again.tasks_enqueued, again.tasks_done = [], ["t2"]  # nor completes any
+    await store.commit([again])
+    assert [t.id for t in await claim(store)] == ["t2"]
+
+
+async def test_tasks_are_claimed_by_queue_and_by_the_names_a_worker_hosts(store):
+    await store.commit([start("e1")])
+    await store.commit([scheduled("e1", 2,
+        task("a"), task("b", name="b"), task("c", name="c"), task("charge", kind="activity",
+        name="charge"), task("a-as-activity", kind="activity", name="a"),
+        task("gpu", queue="gpu"))])  # fmt: skip
+    got = await claim(store, worker="w1", lease=30.0)
+    assert {t.id for t in got} == {"a", "b", "charge"}
+    assert all((t.status, t.worker_id, t.lease_until, t.claims) == ("leased", "w1", NOW + 40, 1)
+               for t in got)  # fmt: skip
+    assert await claim(store, worker="w2") == []  # leased, not offered again
+    assert [t.id for t in await claim(store, worker="w2", queues=["gpu", "x"])] == ["gpu"]
+    assert await claim(store, worker="w3", hosts={"step": ["c"]}, queues=[]) == []
+    assert await claim(store, worker="w3", hosts={}) == []
+    assert [t.id for t in await claim(store, worker="w3", hosts={"step": ["c"]})] == ["c"]
+    assert [t.id for t in await claim(store, hosts={"activity": ["a"]})] == ["a-as-activity"]
+
+
+async def test_two_workers_claiming_at_once_never_share_a_task(postgres_url):
+    async with PostgresStore(postgres_url) as a, PostgresStore(postgres_url) as b:
+        await a.commit([start("e1")])
+        tasks = [task(f"t{i}", at=NOW + i) for i in range(200)]
+        await a.commit([scheduled("e1", 2, *tasks)])
+        got_a, got_b = await asyncio.gather(claim(a, worker="a", now=NOW + 300, limit=120),
+                                            claim(b, worker="b", now=NOW + 300, limit=120))  # fmt: skip
+        ids_a, ids_b = {t.id for t in got_a}, {t.id for t in got_b}
+        assert not ids_a & ids_b
+        assert len(ids_a | ids_b) == 200
+
+
+async def test_a_task_whose_lease_runs_out_is_offered_again_with_the_same_idempotency_key(store):
+    await store.commit([start("e1")])
+    await store.commit([scheduled("e1", 2, task("t1"))])
+    [first] = await claim(store, worker="w1", now=NOW + 10, lease=30.0)
+    assert await claim(store, worker="w2", now=NOW + 39.9) == []
+    [again] = await claim(store, worker="w2", now=NOW + 40, lease=30.0)
+    assert (again.id, again.attempt, again.idempotency_key) == (
+        first.id, first.attempt, first.idempotency_key)  # fmt: skip
+    assert (again.worker_id, again.lease_until, again.claims) == ("w2", NOW + 70, 2)
+
+
+async def test_a_heartbeat_extends_the_lease_and_is_refused_after_a_takeover_or_completion(
+    store,
+):
+    await store.commit([start("e1")])
+    await store.commit([scheduled("e1", 2, task("t1"), task("t2"))])
+    await claim(store, worker="w1", now=NOW + 10, lease=30.0)
+    assert await store.heartbeat_task("t1", "w1", NOW + 35, 30.0)
+    assert not await store.heartbeat_task("t1", "w2", NOW + 35, 30.0)  # not w2's
+    assert not await store.heartbeat_task("nope", "w1", NOW + 35, 30.0)
+    [taken] = await claim(store, worker="w2", now=NOW + 50)  # t1's lease runs to NOW + 65
+    assert taken.id == "t2"
+    assert not await store.heartbeat_task("t2", "w1", NOW + 51, 30.0)  # taken over
+    assert await store.heartbeat_task("t2", "w2", NOW + 51, 30.0)
+    await store.commit([Write("e1", [], updated_at=NOW + 52, tasks_done=["t1"])])
+    assert not await store.heartbeat_task("t1", "w1", NOW + 52, 30.0)  # done
+
+
+async def test_a_task_is_done_in_the_commit_that_records_its_result(store):
+    await store.commit([start("e1")])
+    await store.commit([scheduled("e1", 2, task("t1"), task("t2", name="b"))])
+    [t1, t2] = await claim(store, worker="w1", now=NOW + 10)
+    result = ev.StepCompleted(seq=3, at=NOW + 11, step="a")
+    await store.commit([Write("e1", [result], updated_at=NOW + 11, tasks_done=[t1.id])])
+    assert type((await store.history("e1"))[-1]).__name__ == "StepCompleted"
+    assert [t.id for t in await store.tasks_in_flight(["e1"])] == ["t2"]
+    assert [t.id for t in await claim(store, worker="w2", now=NOW + 1000)] == ["t2"]
+    # a task enqueued and completed in one commit (the embedded engine's worker, quick)
+    held = TaskRow(**{**vars(task("t3")), "status": "leased", "worker_id": "engine",
+                      "lease_until": NOW + 50, "claims": 1})  # fmt: skip
+    await store.commit([Write("e1", [], updated_at=NOW + 12, tasks_done=["t3"]),
+                        scheduled("e1", 4, held)])  # fmt: skip
+    assert [t.id for t in await store.tasks_in_flight(["e1"])] == ["t2"]
+    assert await claim(store, worker="w3", now=NOW + 10_000) == [
+        dataclass_replace(t2, worker_id="w3", lease_until=NOW + 10_030, claims=3)
+    ]
+
+
+async def test_tasks_are_claimed_by_priority_then_age_and_not_before_they_are_available(store):
+    await store.commit([start("e1")])
+    await store.commit([scheduled("e1", 2,
+        task("old", at=NOW), task("new", at=NOW + 1), task("urgent", at=NOW + 2, priority=5),
+        task("later", at=NOW, available_at=NOW + 100, priority=9),
+        task("low", at=NOW - 5, priority=-1))])  # fmt: skip
+    taken = [t.id for t in await claim(store, now=NOW + 10, lease=1000.0, limit=2)]
+    assert taken == ["urgent", "old"]
+    assert [t.id for t in await claim(store, now=NOW + 10, lease=1000.0)] == ["new", "low"]
+    assert await claim(store, now=NOW + 99) == []
+    assert [t.id for t in await claim(store, now=NOW + 100)] == ["later"]
+
+
+async def test_a_worker_that_stops_gives_back_the_tasks_it_holds(store):
+    await store.commit([start("e1")])
+    await store.commit([scheduled("e1", 2, task("t1"), task("t2"), task("t3"))])
+    await claim(store, worker="w1", limit=2)
+    await claim(store, worker="w2")
+    await store.release_tasks("w1")
+    again = await claim(store, worker="w3", now=NOW + 11)  # at once, not after the lease
+    assert [(t.id, t.idempotency_key, t.claims) for t in again] == [
+        ("t1", "e1/a/1", 2), ("t2", "e1/a/1", 2)]  # fmt: skip
+    assert not await store.heartbeat_task("t1", "w1", NOW + 12, 30.0)
+    assert await store.heartbeat_task("t3", "w2", NOW + 12, 30.0)  # w2's stay w2's
+
+
+async def test_unfinished_tasks_are_counted_by_queue(store):
+    await store.commit([start("e1"), start("e2")])
+    await store.commit([scheduled("e1", 2,
+        task("t1"), task("t2"), task("t3", available_at=NOW + 100), task("g1", queue="gpu")),
+        scheduled("e2", 2, task("t4", eid="e2"))])  # fmt: skip
+    assert await store.task_counts(NOW) == {
+        "default": TaskCounts(ready=3, delayed=1, leased=0),
+        "gpu": TaskCounts(1, 0, 0),
+    }
+    await claim(store, worker="w1", now=NOW + 10, lease=30.0, limit=2)
+    await store.commit([Write("e2", [], updated_at=NOW + 11, tasks_done=["t4"])])
+    assert await store.task_counts(NOW + 11) == {
+        "default": TaskCounts(ready=0, delayed=1, leased=2),
+        "gpu": TaskCounts(1, 0, 0),
+    }
+    # a lease that ran out counts as ready again
+    assert (await store.task_counts(NOW + 41))["default"] == TaskCounts(2, 1, 0)
+    assert [t.id for t in await store.tasks_in_flight(["e1", "e2"])] == ["g1", "t1", "t2", "t3"]
 
 
 async def test_an_unreachable_postgres_names_the_url_and_hides_the_password():

@@ -58,6 +58,31 @@ consumed AS (
     DELETE FROM inbox WHERE id = ANY($1::bigint[])
 )
 
+-- commit_tasks_enqueued --
+-- Rows as given (a task done in this same commit comes already marked done: the parts
+-- of one statement do not see each other's rows).
+enqueued AS (
+    INSERT INTO tasks
+        (id, execution_id, kind, name, queue, attempt, idempotency_key, inputs, timeout,
+         heartbeat_timeout, status, worker_id, lease_until, claims, created_at, available_at,
+         priority)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
+                         $7::text[], $8::bytea[], $9::float8[], $10::float8[], $11::text[],
+                         $12::text[], $13::float8[], $14::int[], $15::float8[], $16::float8[],
+                         $17::int[])
+         AS x(id, execution_id, kind, name, queue, attempt, idempotency_key, inputs, timeout,
+              heartbeat_timeout, status, worker_id, lease_until, claims, created_at,
+              available_at, priority)
+    WHERE true {refused}
+)
+
+-- commit_tasks_done --
+tasks_done AS (
+    UPDATE tasks t SET status = 'done', lease_until = NULL
+    FROM unnest($1::text[], $2::text[]) AS x(execution_id, id)
+    WHERE t.id = x.id {refused}
+)
+
 -- history --
 SELECT data FROM events WHERE execution_id = $1 ORDER BY seq
 
@@ -195,3 +220,44 @@ SELECT 1 FROM engines WHERE id = $1 AND heartbeat_at > $2
 
 -- insert_event --
 INSERT INTO events (execution_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)
+
+-- claim_tasks --
+-- The ready tasks of the worker's queues and names that are available, and the leases
+-- that ran out (each half through its own index); SKIP LOCKED: two claimers never wait
+-- for, nor share, a task.
+UPDATE tasks t SET status = 'leased', worker_id = $1, lease_until = $3::float8 + $4::float8,
+    claims = t.claims + 1
+FROM (
+    SELECT id FROM tasks
+    WHERE ((status = 'ready' AND name = ANY($6::text[]) AND available_at <= $3::float8)
+           OR (status = 'leased' AND lease_until <= $3::float8))
+      AND queue = ANY($2::text[])
+      AND kind || ':' || name = ANY($5::text[])
+    ORDER BY priority DESC, available_at, id
+    LIMIT $7::int
+    FOR UPDATE SKIP LOCKED
+) c
+WHERE t.id = c.id
+RETURNING t.*
+
+-- heartbeat_task --
+UPDATE tasks SET lease_until = $3::float8 + $4::float8
+WHERE id = $1 AND worker_id = $2 AND status = 'leased'
+
+-- release_tasks --
+UPDATE tasks SET status = 'ready', worker_id = NULL, lease_until = NULL
+WHERE worker_id = $1 AND status = 'leased'
+
+-- tasks_in_flight --
+SELECT * FROM tasks
+WHERE execution_id = ANY($1::text[]) AND status <> 'done'
+ORDER BY created_at, id
+
+-- task_counts --
+SELECT queue,
+       count(*) FILTER (WHERE (status = 'ready' AND available_at <= $1)
+                           OR (status = 'leased' AND lease_until <= $1)) AS ready,
+       count(*) FILTER (WHERE status = 'ready' AND available_at > $1) AS delayed,
+       count(*) FILTER (WHERE status = 'leased' AND lease_until > $1) AS leased
+FROM tasks WHERE status IN ('ready', 'leased')
+GROUP BY queue ORDER BY queue

@@ -148,3 +148,61 @@ WHERE id = :id AND version = :from_version AND status IN ('running', 'waiting', 
 
 -- engine_alive --
 SELECT 1 FROM engines WHERE id = ? AND heartbeat_at > ?
+
+-- insert_task --
+INSERT INTO tasks
+    (id, execution_id, kind, name, queue, attempt, idempotency_key, inputs, timeout,
+     heartbeat_timeout, status, worker_id, lease_until, claims, created_at, available_at,
+     priority)
+VALUES (:id, :execution_id, :kind, :name, :queue, :attempt, :idempotency_key, :inputs,
+        :timeout, :heartbeat_timeout, :status, :worker_id, :lease_until, :claims, :created_at,
+        :available_at, :priority)
+
+-- task_done --
+UPDATE tasks SET status = 'done', lease_until = NULL WHERE id = ?
+
+-- claim_tasks --
+-- Two halves, each read through its own index: the ready tasks of the worker's queues
+-- and names that are available, and the leases that ran out. The claim takes the
+-- write lock (BEGIN IMMEDIATE), so no two claimers see the same row as claimable.
+UPDATE tasks SET status = 'leased', worker_id = :worker, lease_until = :now + :lease,
+    claims = claims + 1
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id, kind, name, priority, available_at FROM tasks
+        WHERE status = 'ready'
+          AND queue IN (SELECT value FROM json_each(:queues))
+          AND name IN (SELECT value FROM json_each(:names))
+          AND available_at <= :now
+        UNION ALL
+        SELECT id, kind, name, priority, available_at FROM tasks
+        WHERE status = 'leased' AND lease_until <= :now
+          AND queue IN (SELECT value FROM json_each(:queues))
+    )
+    WHERE kind || ':' || name IN (SELECT value FROM json_each(:hosted))
+    ORDER BY priority DESC, available_at, id
+    LIMIT :limit
+)
+RETURNING *
+
+-- heartbeat_task --
+UPDATE tasks SET lease_until = :now + :lease
+WHERE id = :id AND worker_id = :worker AND status = 'leased'
+
+-- release_tasks --
+UPDATE tasks SET status = 'ready', worker_id = NULL, lease_until = NULL
+WHERE worker_id = :worker AND status = 'leased'
+
+-- tasks_in_flight --
+SELECT * FROM tasks
+WHERE execution_id IN (SELECT value FROM json_each(:ids)) AND status <> 'done'
+ORDER BY created_at, id
+
+-- task_counts --
+SELECT queue,
+       sum((status = 'ready' AND available_at <= :now)
+           OR (status = 'leased' AND lease_until <= :now)) AS ready,
+       sum(status = 'ready' AND available_at > :now) AS delayed,
+       sum(status = 'leased' AND lease_until > :now) AS leased
+FROM tasks WHERE status <> 'done'
+GROUP BY queue ORDER BY queue
