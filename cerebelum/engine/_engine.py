@@ -660,10 +660,16 @@ class Engine(Requests, Waits, Committer, Versions):
             self.id, self._wall.timestamp(), self.lease, 100, self._runnable_versions()
         )
         for item in items:
-            if item.kind == "migrate":
-                await self._take_migrate(item)
-            elif item.execution_id in self._runs or await self._load(item.execution_id):
-                self._receive(item)
+            try:
+                if item.kind == "migrate":
+                    await self._take_migrate(item)
+                elif item.execution_id in self._runs or await self._load(item.execution_id):
+                    self._receive(item)
+            except StoreUnavailableError:
+                raise
+            except Exception:  # one execution that cannot be loaded must not hold up the rest
+                logger.exception("engine %s: cannot take request %s %r for execution %s",
+                                 self.id, item.kind, item.name, item.execution_id)  # fmt: skip
 
     async def _scan_timers(self) -> None:
         """Fire the due timers of executions that wait in the store, not in memory."""
@@ -687,7 +693,12 @@ class Engine(Requests, Waits, Committer, Versions):
         for rec in records:
             if rec.id in self._runs or rec.id in self._loading:
                 continue
-            self._revive(rec, await self.store.history(rec.id))
+            try:
+                self._revive(rec, await self.store.history(rec.id))
+            except StoreUnavailableError:
+                raise
+            except Exception:  # one execution that cannot be revived must not hold up the rest
+                logger.exception("engine %s: cannot resume execution %s", self.id, rec.id)
         await self._adopt_stranded(self._runnable())  # executions left at other versions
 
     def _revive(self, rec: ExecutionRecord, history: builtins.list[ev.Event]) -> Run:
