@@ -25,6 +25,7 @@ __all__ = [
     "NodeStatus",
     "RuleSpec",
     "StepInfo",
+    "check_id",
     "decide",
     "evolve",
     "fold",
@@ -40,4 +41,8 @@ def __getattr__(name: str) -> Any:
         from ._run import Handle
 
         return Handle
+    if name == "check_id":
+        from ._run import check_id
+
+        return check_id
     raise AttributeError(f"module 'cerebelum.engine' has no attribute {name!r}")
