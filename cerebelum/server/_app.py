@@ -72,13 +72,13 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(_encoder.encode(body), status, media_type="application/json")
 
 
-def _error(
-    status: int, type_: str, message: str, field: str | None = None, **ids: Any
-) -> Response:
+def _error(status: int, type_: str, message: str, field: str | None = None, **ids: Any) -> Response:
     detail = m.ErrorDetail(
         type=type_,
         message=message,
-        execution_id=ids["execution_id"] if isinstance(ids.get("execution_id"), str) else msgspec.UNSET,
+        execution_id=ids["execution_id"]
+        if isinstance(ids.get("execution_id"), str)
+        else msgspec.UNSET,
         workflow=ids["workflow"] if isinstance(ids.get("workflow"), str) else msgspec.UNSET,
         field=field if field is not None else msgspec.UNSET,
     )
@@ -107,7 +107,9 @@ def _endpoint(token: str | None) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             if token is not None and not _authorized(request, token):
-                return _error(401, "Unauthorized", "a valid 'Authorization: Bearer <token>' is needed")
+                return _error(
+                    401, "Unauthorized", "a valid 'Authorization: Bearer <token>' is needed"
+                )
             try:
                 return await handler(request)
             except HTTPError as exc:
@@ -130,7 +132,9 @@ def _endpoint(token: str | None) -> Callable[[Handler], Handler]:
 
 def _authorized(request: Request, token: str) -> bool:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 async def _body(request: Request, type_: type[T]) -> T:
@@ -183,8 +187,14 @@ def _error_view(error: ExecutionError | None) -> m.ExecutionErrorView | None:
 
 def _execution_view(info: ExecutionInfo) -> m.ExecutionView:
     steps = [
-        m.StepView(name=s.name, status=s.status, attempts=s.attempts, started_at=s.started_at,
-                   finished_at=s.finished_at, duration=s.duration)  # fmt: skip
+        m.StepView(
+            name=s.name,
+            status=s.status,
+            attempts=s.attempts,
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+            duration=s.duration,
+        )
         for s in info.steps
     ]
     return m.ExecutionView(
@@ -225,12 +235,16 @@ def create_app(engine: Engine, *, token: str | None = None) -> Starlette:
                 raise HTTPError(422, "InvalidRequestError", exc.message, field="id") from None
         args: tuple[Any, ...]
         if wf.kind == "graph":
-            if body.args or body.kwargs:
-                field = "args" if body.args else "kwargs"
+            # `args: [x]` is `input: x`, as engine.start(wf, x): a client that knows only
+            # the workflow's name can start it either way
+            field = ("kwargs" if body.kwargs else "args" if len(body.args) > 1 else
+                     "input" if body.args and body.input is not msgspec.UNSET else None)  # fmt: skip
+            if field is not None:
                 raise HTTPError(422, "InvalidRequestError",
-                                f"graph workflow {wf.name!r} takes one `input`, not `{field}`",
+                                f"graph workflow {wf.name!r} takes one input (`input`, or "
+                                f"`args` of one item), not `{field}`",
                                 field=field, workflow=wf.name)  # fmt: skip
-            args = () if body.input is msgspec.UNSET else (body.input,)
+            args = tuple(body.args) if body.input is msgspec.UNSET else (body.input,)
         else:
             if body.input is not msgspec.UNSET:
                 raise HTTPError(422, "InvalidRequestError",
@@ -322,7 +336,9 @@ def create_app(engine: Engine, *, token: str | None = None) -> Starlette:
         Route("/v1/executions/{id:path}/history", api(history), methods=["GET"]),
         Route("/v1/executions/{id:path}/result", api(result), methods=["GET"]),
         *(
-            Route(f"/v1/executions/{{id:path}}/{kind}", api(request_endpoint(kind)), methods=["POST"])
+            Route(
+                f"/v1/executions/{{id:path}}/{kind}", api(request_endpoint(kind)), methods=["POST"]
+            )
             for kind in ("approve", "reject", "signal", "cancel")
         ),
         Route("/v1/executions/{id:path}", api(status), methods=["GET"]),

@@ -12,8 +12,7 @@ from typing import Any
 
 import msgspec
 
-from cerebelum import __version__
-from cerebelum import protocol
+from cerebelum import __version__, protocol
 
 from . import messages as m
 
