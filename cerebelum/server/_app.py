@@ -118,8 +118,8 @@ def _endpoint(token: str | None) -> Callable[[Handler], Handler]:
                 status = _status_of(exc)
                 if status == 500:
                     logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-                return _error(status, type(exc).__name__, exc.message, getattr(exc, "field", None),
-                              **vars(exc))  # fmt: skip
+                ids = {k: getattr(exc, k, None) for k in ("execution_id", "workflow")}
+                return _error(status, type(exc).__name__, exc.message, None, **ids)
             except Exception:
                 logger.exception("%s %s failed", request.method, request.url.path)
                 return _error(500, "InternalError", "the server failed; its log says why")
