@@ -6,8 +6,11 @@ Two ways to write a workflow, on one engine, one history, one store:
 - code workflows: ``@workflow async def f(...)`` with ``await activity(fn, ...)``,
   ``await sleep(days=1)``, ``await approval(...)``, ``await signal(...)``.
 
-An :class:`Engine` runs both, on SQLite (embedded, the default) or PostgreSQL.
+An :class:`Engine` runs both, on SQLite (embedded, the default) or PostgreSQL; a
+:class:`Client` does the same over HTTP, with ``cerebelum server`` running them.
 """
+
+from typing import Any
 
 from cerebelum.clock import Clock, VirtualClock
 from cerebelum.code import (
@@ -51,6 +54,7 @@ from cerebelum.errors import (
     NonDeterminismError,
     OwnershipLostError,
     SerializationError,
+    ServerUnavailableError,
     SignalTimeoutError,
     StepTimeoutError,
     StoreError,
@@ -67,6 +71,7 @@ __all__ = [
     "ActivityError",
     "CerebelumError",
     "ChildFailedError",
+    "Client",
     "Clock",
     "Context",
     "Decision",
@@ -84,6 +89,7 @@ __all__ = [
     "OwnershipLostError",
     "Retry",
     "SerializationError",
+    "ServerUnavailableError",
     "SignalTimeoutError",
     "StepTimeoutError",
     "StoreError",
@@ -116,3 +122,12 @@ __all__ = [
     "with_options",
     "workflow",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # loaded on first use: the HTTP client's dependencies cost an embedded engine nothing
+    if name == "Client":
+        from cerebelum.client import Client
+
+        return Client
+    raise AttributeError(f"module 'cerebelum' has no attribute {name!r}")

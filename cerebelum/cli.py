@@ -595,6 +595,36 @@ def _load_workflow_module(module_name: str) -> None:
 
 
 @main.command()
+@click.argument("modules", nargs=-1, metavar="[MODULE...]")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token", envvar="CEREBELUM_TOKEN", default=None, show_envvar=True,
+    help="The bearer token every /v1 request must carry; needed off loopback.",
+)  # fmt: skip
+@_db_option
+@click.pass_obj
+def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
+           token: str | None) -> None:  # fmt: skip
+    """Serve the HTTP API (docs/server.md) until SIGINT or SIGTERM.
+
+    Imports the MODULEs (or path/to/file.py) that define the workflows, opens an
+    engine on the store, and runs their executions; clients start and steer them over
+    HTTP. It binds 127.0.0.1 unless told otherwise, and refuses any other address
+    without a token.
+    """
+    from cerebelum.server import check_bind, serve
+
+    try:
+        check_bind(host, token or None)
+    except CerebelumError as exc:
+        _fail(str(exc), 2)
+    for module_name in modules:
+        _load_workflow_module(module_name)
+    _run(settings, serve(settings.db, host=host, port=port, token=token or None))
+
+
+@main.command()
 @click.argument("workflow_ref", metavar="MODULE:WORKFLOW")
 def graph(workflow_ref: str) -> None:
     """Print a graph workflow as a Mermaid flowchart."""

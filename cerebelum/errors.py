@@ -42,6 +42,14 @@ class StoreFullError(StoreUnavailableError):
     """The store has no room left (the disk is full); writes resume once there is room."""
 
 
+class ServerUnavailableError(CerebelumError):
+    """The Cerebelum server cannot be reached.
+
+    ``err.url`` is the server's URL. What was sent may or may not have arrived: a start
+    with an ``id`` can be sent again safely (it is idempotent by id).
+    """
+
+
 class OwnershipLostError(StoreError):
     """Another engine recorded events of this execution: it has taken the execution over."""
 

@@ -5,12 +5,16 @@ The pure parts (blueprint, state, decider) import nothing else of Cerebelum's; t
 loaded on first use so that the DSL can import the blueprint without it.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._blueprint import Blueprint, NodeSpec, RuleSpec
 from ._decide import decide
 from ._results import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo
 from ._state import ExecutionState, ExecutionStatus, NodeStatus, evolve, fold
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._run import Handle, check_id
 
 __all__ = [
     "Blueprint",
@@ -25,6 +29,7 @@ __all__ = [
     "NodeStatus",
     "RuleSpec",
     "StepInfo",
+    "check_id",
     "decide",
     "evolve",
     "fold",
@@ -40,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from ._run import Handle
 
         return Handle
+    if name == "check_id":
+        from ._run import check_id
+
+        return check_id
     raise AttributeError(f"module 'cerebelum.engine' has no attribute {name!r}")

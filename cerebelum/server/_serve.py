@@ -1,0 +1,97 @@
+"""Serve the HTTP API with uvicorn until SIGINT or SIGTERM, then close the engine."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from cerebelum.errors import CerebelumError
+
+from ._app import create_app
+
+__all__ = ["check_bind", "serve"]
+
+logger = logging.getLogger("cerebelum.server")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to listen beyond this machine without a token.
+
+    Raises:
+        CerebelumError: ``host`` is not a loopback address and there is no token.
+    """
+    if not token and not is_loopback(host):
+        raise CerebelumError(
+            f"refusing to listen on {host} without a token: anyone who reaches it could "
+            "start, approve and cancel executions; set CEREBELUM_TOKEN (clients then send "
+            "'Authorization: Bearer <token>'), or bind 127.0.0.1"
+        )
+
+
+async def serve(
+    store: Any = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    token: str | None = None,
+    workflows: list[Any] | None = None,
+    **uvicorn_options: Any,
+) -> None:
+    """Open an engine on ``store``, serve its HTTP API until SIGINT/SIGTERM, close it.
+
+    Args:
+        store: the engine's store (a URL, a path, a Store; default the SQLite file).
+        host: the address to listen on; anything but loopback needs a token.
+        port: the port.
+        token: the bearer token every ``/v1`` request must carry (default
+            ``$CEREBELUM_TOKEN``; none when that is unset or empty).
+        workflows: the workflows the engine runs (default: every one defined).
+        uvicorn_options: passed to ``uvicorn.Config`` (``ssl_certfile``, ``ssl_keyfile``...).
+
+    Raises:
+        CerebelumError: a non-loopback ``host`` without a token (nothing is opened).
+    """
+    import uvicorn
+
+    from cerebelum.engine import Engine
+
+    token = token if token is not None else (os.environ.get("CEREBELUM_TOKEN") or None)
+    check_bind(host, token)
+    engine = Engine(store, workflows=workflows)
+    await engine.open()
+    try:
+        app = create_app(engine, token=token)
+        options = {"log_level": "warning", "access_log": False, **uvicorn_options}
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options))
+        # uvicorn restores the handlers it found and raises the signal that stopped it
+        # again once it has shut down: with these in place, that ends here and the
+        # engine below is closed, instead of the process dying before it is.
+        previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            shown = f"[{host}]" if ":" in host else host
+            print(f"cerebelum server on http://{shown}:{port} (store {engine.store.url})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            await server.serve()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        await engine.close()
+        logger.info("engine %s closed", engine.id)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    """Nothing: the signal has done its work (uvicorn shut down on it)."""
