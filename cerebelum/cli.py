@@ -1,7 +1,11 @@
 """The ``cerebelum`` command: run, look at and steer executions from a shell.
 
 Every command that touches a store takes ``--db URL``, before or after the command's
-name (default ``$CEREBELUM_DB``, else ``./cerebelum.db``). ``run`` starts an engine; the
+name (default ``$CEREBELUM_DB``, else ``./cerebelum.db``). ``list``, ``show``,
+``approve``, ``reject``, ``signal`` and ``cancel`` take ``--server URL`` instead (default
+``$CEREBELUM_SERVER``; ``--token``, default ``$CEREBELUM_TOKEN``): they go through
+:class:`cerebelum.Client` to a ``cerebelum server`` and print what the store would have
+told them. ``run`` starts an engine; the
 others use the store directly, so they work beside a running engine, including the
 one engine a SQLite file allows: ``approve``, ``reject``, ``signal`` and ``cancel`` are
 checked against the history and left in the store's inbox for the engine that runs
@@ -49,6 +53,20 @@ _STATUSES = ("running", "waiting", "completed", "failed", "cancelled", "stuck")
 class _Settings:
     db: str
     traceback: bool = False
+    #: The server's URL, when the command goes through ``cerebelum server`` instead.
+    server: str | None = None
+    token: str | None = None
+    #: Given on the command line, not taken from the environment (or the default).
+    db_given: bool = False
+    server_given: bool = False
+
+    def remote(self) -> str | None:
+        """The server to go through, or ``None`` for the store; both given is an error."""
+        if self.server is None:
+            return None
+        if self.db_given and self.server_given:
+            _fail(f"--db {self.db} and --server {self.server} were both given: use one", 2)
+        return None if self.db_given else self.server
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -149,6 +167,47 @@ async def _with_store(url: str, call: Callable[[Store], Awaitable[T]]) -> T:
         return await call(store)
 
 
+async def _with_client(settings: _Settings, url: str, call: Callable[[Any], Awaitable[T]]) -> T:
+    """Call the server at ``url`` once, through :class:`cerebelum.Client`.
+
+    Its refusals are reworded to name the server, as the store's name the store.
+    """
+    from cerebelum.client import Client
+
+    async with Client(url, settings.token) as client:
+        try:
+            return await call(client)
+        except ExecutionNotFoundError as exc:
+            raise ExecutionNotFoundError(f"{exc.message} on the server at {client.url}") from exc
+        except CerebelumError as exc:
+            if getattr(exc, "status_code", None) != 401:
+                raise
+            why = ("the token given is not its token" if settings.token
+                   else "it needs a token (--token or $CEREBELUM_TOKEN)")  # fmt: skip
+            raise CerebelumError(f"the server at {client.url} answered 401: {why}") from exc
+
+
+def _from_server(info: Any, history: list[Any] | None = None) -> Any:
+    """An execution as the server shows it, as the store's row (``show`` prints either).
+
+    Its inputs and parent are those its history began with.
+    """
+    from cerebelum import events as ev
+    from cerebelum.store import ExecutionRecord
+
+    started = next((e for e in history or () if isinstance(e, ev.ExecutionStarted)), None)
+    inputs = bytes(started.inputs) if started is not None else b"null"
+    output = None if info.output is None else encode(info.output, "the output")
+    return ExecutionRecord(
+        id=info.id, workflow=info.workflow, version=info.version, kind=info.kind,
+        status=info.status, inputs=inputs, output=output,
+        error=None if info.error is None else info.error.data,
+        parent_id=None if started is None else started.parent_id, owner=info.owner,
+        created_at=info.created_at.timestamp(), updated_at=info.updated_at.timestamp(),
+        waiting_for=info.waiting_for,
+    )  # fmt: skip
+
+
 def _when(ts: float | datetime | None, *, short: bool = False) -> str:
     if ts is None:
         return "-"
@@ -169,7 +228,8 @@ def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
     def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
         if value:
-            ctx.ensure_object(_Settings).db = value
+            settings = ctx.ensure_object(_Settings)
+            settings.db, settings.db_given = value, True
 
     return click.option(
         "--db",
@@ -178,6 +238,35 @@ def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
         callback=remember,
         help="The store (overrides the one given before the command).",
     )(command)
+
+
+def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--server URL`` and ``--token`` after the command's name too."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value:
+            settings = ctx.ensure_object(_Settings)
+            if param.name == "server":
+                settings.server, settings.server_given = value, True
+            else:
+                settings.token = value
+
+    command = click.option(
+        "--token", metavar="TOKEN", expose_value=False, callback=remember,
+        help="The server's bearer token (overrides the one given before the command).",
+    )(command)  # fmt: skip
+    return click.option(
+        "--server", metavar="URL", expose_value=False, callback=remember,
+        help="Go through this Cerebelum server instead of the store.",
+    )(command)  # fmt: skip
+
+
+def _local_only(settings: _Settings, command: str) -> None:
+    """``run`` and ``migrate`` need the store itself: a server set for them is an error."""
+    if settings.server is not None and not settings.db_given:
+        source = "--server" if settings.server_given else "$CEREBELUM_SERVER"
+        _fail(f"{command} works on a store, not through a server ({source} {settings.server}): "
+              "give --db URL", 2)  # fmt: skip
 
 
 # --- the commands ------------------------------------------------------------------------
@@ -192,12 +281,30 @@ def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
     help="The store: a SQLite path or sqlite:///..., or postgresql://... "
     "[default: $CEREBELUM_DB, else ./cerebelum.db]",
 )
+@click.option(
+    "--server",
+    envvar="CEREBELUM_SERVER",
+    default=None,
+    metavar="URL",
+    help="Go through this Cerebelum server instead of the store (list, show, approve, "
+    "reject, signal, cancel) [default: $CEREBELUM_SERVER]",
+)
+@click.option(
+    "--token", envvar="CEREBELUM_TOKEN", default=None, metavar="TOKEN",
+    help="The server's bearer token [default: $CEREBELUM_TOKEN]",
+)  # fmt: skip
 @click.option("--traceback", "show_traceback", is_flag=True, help="Print tracebacks of bugs.")
 @click.version_option(__version__, prog_name="cerebelum")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, show_traceback: bool) -> None:
+def main(ctx: click.Context, db: str | None, server: str | None, token: str | None,
+         show_traceback: bool) -> None:  # fmt: skip
     """Cerebelum: durable workflows. Run, inspect and steer executions."""
-    ctx.obj = _Settings(db or default_url(), show_traceback)
+    given = click.core.ParameterSource.COMMANDLINE
+    ctx.obj = _Settings(
+        db or default_url(), show_traceback, server=server or None, token=token or None,
+        db_given=bool(db) and ctx.get_parameter_source("db") == given,
+        server_given=bool(server) and ctx.get_parameter_source("server") == given,
+    )  # fmt: skip
 
 
 @main.command()
@@ -217,6 +324,7 @@ def run(settings: _Settings, workflow_ref: str, input_json: str | None,
     completed, 1 when failed or cancelled), or waits on an approval, a signal or a
     timer more than 30 s away (exit code 0): the next engine on the store goes on.
     """
+    _local_only(settings, "run")
     args = () if input_json is None else (_json_arg(input_json, "--input"),)
     wf = _load_workflow(workflow_ref)
     outcome = _run(settings, _run_execution(settings.db, wf, args, execution_id, detach))
@@ -361,11 +469,21 @@ def _describe_waits(awaited: list[tuple[str, float | None, str]]) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @_db_option
+@_server_options
 @click.pass_obj
 def list_(settings: _Settings, status: str | None, workflow: str | None, limit: int,
           as_json: bool) -> None:  # fmt: skip
     """The latest executions, newest first."""
-    records = _run(settings, _with_store(settings.db, lambda s: s.list(status, workflow, limit)))
+    url = settings.remote()
+    if url is None:
+        records = _run(
+            settings, _with_store(settings.db, lambda s: s.list(status, workflow, limit))
+        )
+    else:
+        infos = _run(
+            settings, _with_client(settings, url, lambda c: c.list(status, workflow, limit))
+        )
+        records = [_from_server(info) for info in infos]
     if as_json:
         for r in records:
             click.echo(_dump({"id": r.id, "workflow": r.workflow, "status": r.status,
@@ -388,6 +506,7 @@ def list_(settings: _Settings, status: str | None, workflow: str | None, limit: 
 @click.argument("execution_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
 @_db_option
+@_server_options
 @click.pass_obj
 def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
     """An execution: status, inputs, output or error, steps with timings, history."""
@@ -399,7 +518,16 @@ def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
             raise CerebelumError(f"no execution has the id {execution_id!r} in {store.url}")
         return rec, await store.history(execution_id)
 
-    rec, history = _run(settings, _with_store(settings.db, read))
+    async def ask(client: Any) -> Any:
+        info = await client.status(execution_id)
+        history = await client.history(execution_id)
+        return _from_server(info, history), history
+
+    url = settings.remote()
+    if url is None:
+        rec, history = _run(settings, _with_store(settings.db, read))
+    else:
+        rec, history = _run(settings, _with_client(settings, url, ask))
     steps = summarize_steps(history)
     output = decode_json(rec.output) if rec.output else None
     awaited = _awaited(rec.kind, rec.id, history) if rec.status == "waiting" else []
@@ -482,7 +610,10 @@ def _fields(event: Any) -> dict[str, Any]:
 
 
 def _send(settings: _Settings, execution_id: str, kind: str, name: str, value: Any) -> None:
-    """Check a request against the stored history, then leave it in the store's inbox."""
+    """Check a request against the stored history, then leave it in the store's inbox.
+
+    Through a server, its engine does both.
+    """
     from cerebelum.engine._requests import send_request
 
     raw = encode(value, f"the data of {kind} {name!r}")
@@ -490,7 +621,17 @@ def _send(settings: _Settings, execution_id: str, kind: str, name: str, value: A
     async def send(store: Store) -> None:
         await send_request(store, execution_id, kind, name, raw, time.time())
 
-    _run(settings, _with_store(settings.db, send))
+    async def ask(client: Any) -> None:
+        if kind == "cancel":
+            await client.cancel(execution_id, value)
+        else:  # the server checks it against the history, as send_request does here
+            await getattr(client, kind)(execution_id, name, value)
+
+    url = settings.remote()
+    _run(
+        settings,
+        _with_store(settings.db, send) if url is None else _with_client(settings, url, ask),
+    )
     what = f"{kind} {name!r}" if name else kind
     click.echo(f"{what} sent to execution {execution_id}; its engine takes it from the inbox")
 
@@ -501,6 +642,7 @@ def _send(settings: _Settings, execution_id: str, kind: str, name: str, value: A
 @click.option("--reject", is_flag=True, help="Reject instead of approving.")
 @click.option("--data", metavar="JSON", help="Data for the next step, as JSON.")
 @_db_option
+@_server_options
 @click.pass_obj
 def approve(settings: _Settings, execution_id: str, name: str, reject: bool,
             data: str | None) -> None:  # fmt: skip
@@ -514,6 +656,7 @@ def approve(settings: _Settings, execution_id: str, name: str, reject: bool,
 @click.argument("name", metavar="NAME")
 @click.option("--data", metavar="JSON", help="Data for the next step, as JSON.")
 @_db_option
+@_server_options
 @click.pass_obj
 def reject(settings: _Settings, execution_id: str, name: str, data: str | None) -> None:
     """Reject the approval NAME an execution waits on (same as approve --reject)."""
@@ -525,6 +668,7 @@ def reject(settings: _Settings, execution_id: str, name: str, data: str | None) 
 @click.argument("name", metavar="NAME")
 @click.option("--data", metavar="JSON", help="The signal's payload, as JSON.")
 @_db_option
+@_server_options
 @click.pass_obj
 def signal(settings: _Settings, execution_id: str, name: str, data: str | None) -> None:
     """Send signal NAME to a code workflow; it is kept until the workflow takes it."""
@@ -535,6 +679,7 @@ def signal(settings: _Settings, execution_id: str, name: str, data: str | None) 
 @click.argument("execution_id", metavar="ID")
 @click.option("--reason", default="", help="Why; recorded in the history.")
 @_db_option
+@_server_options
 @click.pass_obj
 def cancel(settings: _Settings, execution_id: str, reason: str) -> None:
     """Cancel an execution and its children."""
@@ -560,6 +705,7 @@ def migrate(settings: _Settings, execution_id: str, module_name: str) -> None:
     from cerebelum.dsl._workflow import lookup_workflow
     from cerebelum.engine._migrate import describe_version, migrate_from_outside, operator
 
+    _local_only(settings, "migrate")
     _load_workflow_module(module_name)
 
     async def move(store: Store) -> tuple[str, str, Any]:
@@ -615,13 +761,14 @@ def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
     """
     from cerebelum.server import check_bind, serve
 
+    token = token or settings.token
     try:
         check_bind(host, token or None)
     except CerebelumError as exc:
         _fail(str(exc), 2)
     for module_name in modules:
         _load_workflow_module(module_name)
-    _run(settings, serve(settings.db, host=host, port=port, token=token or None))
+    _run(settings, serve(settings.db, host=host, port=port, token=token or settings.token))
 
 
 @main.command()
