@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import math
 import os
 import platform
 import subprocess
@@ -108,7 +109,6 @@ async def idle_cost(engine: Engine, seconds: float) -> dict[str, Any]:
         "due_timers": lambda: store.due_timers(engine.id, now, engine.lease, now, 500, runnable),
         "receive": lambda: store.receive(engine.id, now, engine.lease, 100, runnable),
         "drop_stale": lambda: store.drop_stale(1000),
-        "next_timer": store.next_timer,
     }
     for name, query in polls.items():
         t = time.perf_counter()
@@ -188,7 +188,10 @@ async def template(url: str) -> tuple[ExecutionRecord, list[ev.Event], list[tupl
         history = await store.history(handle.id)
         assert rec is not None and rec.status == "waiting" and rec.owner is None, rec
         timers = _pending_timers(history)
-        assert [f for _, f in timers] == [await store.next_timer()], (timers, "not in the store")
+        stored = await store.due_timers(
+            "check", time.time(), 0.0, math.inf, 10, {sleeper.name: sleeper.version}
+        )
+        assert [(t, f) for _, t, f in stored] == timers, (timers, "not in the store")
     return rec, history, timers
 
 

@@ -396,7 +396,7 @@ async def _waits(engine: Any, execution_id: str, wf: Any) -> str | None:
         return None  # runs, or this engine has not claimed it yet
     # The inbox as its owner sees it: this engine, or one that has not let it go yet
     # (a PostgreSQL engine that died holds it until its lease runs out).
-    inbox = await engine.store.receive(
+    inbox = await engine.store.receive(  # an endless lease: every engine counts as alive
         info.owner, engine.clock.timestamp(), 1e12, 10_000, {wf.name: wf.version}
     )
     if any(item.execution_id == execution_id for item in inbox):

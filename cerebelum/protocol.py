@@ -39,6 +39,7 @@ from msgspec import UNSET, Meta, Raw, UnsetType
 
 from cerebelum.errors import InvalidRequestError
 from cerebelum.events import Event, decode_events
+from cerebelum.serde import storable_text
 
 __all__ = [
     "ApplyPatch",
@@ -206,8 +207,8 @@ class ErrorInfo(_FromWorker, frozen=True, kw_only=True):
             name=t.__name__,
             type=_qualified(t),
             bases=[_qualified(b) for b in t.__mro__[1:]],
-            message=_utf8(str(exc) or t.__name__),
-            traceback=_utf8("".join(traceback.format_exception(exc, chain=False))),
+            message=storable_text(str(exc) or t.__name__),
+            traceback=storable_text("".join(traceback.format_exception(exc, chain=False))),
             cause=cause,
         )
 
@@ -280,15 +281,6 @@ class ErrorInfo(_FromWorker, frozen=True, kw_only=True):
 
 def _qualified(t: builtins.type) -> str:
     return f"{t.__module__}.{t.__qualname__}"
-
-
-def _utf8(text: str) -> str:
-    """``text`` with any lone surrogate escaped: an error message must always be storable."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode()
-    return text
 
 
 # --- commands: what a code workflow's activation asks the engine for ------------------

@@ -27,7 +27,7 @@ import msgspec
 
 from cerebelum.errors import SerializationError
 
-__all__ = ["decode", "decode_json", "encode", "encode_json", "read", "roundtrip"]
+__all__ = ["decode", "decode_json", "encode", "encode_json", "read", "roundtrip", "storable_text"]
 
 # the engine's own structures (error dicts, key lists): no hooks, no checks
 _plain_encoder = msgspec.json.Encoder()
@@ -333,6 +333,15 @@ def _key_problem(key: Any, path: tuple[Any, ...]) -> _Found | None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` with any lone surrogate escaped: an error message must always be storable."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 def _surrogate(text: str) -> str | None:

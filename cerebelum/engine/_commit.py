@@ -186,7 +186,7 @@ class Committer(EngineBase):
         """Fail the ``start()`` calls of a batch that was not written; keep the rest."""
         keep = []
         for p in batch:
-            if p.write.create is not None and p.run.fail_fast:
+            if p.write.create is not None and p.run.parent_id is None:  # a start() waits
                 self._drop(p.run, exc)
                 p.settle(exc)
             else:

@@ -271,7 +271,6 @@ class Engine(Requests, Waits, Committer, Versions):
         eid = id or uuid.uuid4().hex
         run = self._new_run(eid, workflow)
         run.creating = True
-        run.fail_fast = parent_id is None  # a caller waits: tell it at once if nothing was written
         run.parent_id = parent_id
         self._runs[eid] = run
         self._apply(run, ev.ExecutionStarted, workflow=workflow.name, version=workflow.version,

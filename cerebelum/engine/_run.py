@@ -31,7 +31,7 @@ class Run:
     """An execution this engine owns: its folded state, its buffered events, its tasks."""
 
     __slots__ = (
-        "activities", "buffer", "children", "creating", "dirty", "done", "evicting", "fail_fast", "heartbeats", "id",
+        "activities", "buffer", "children", "creating", "dirty", "done", "evicting", "heartbeats", "id",
         "inbox", "inbox_seen", "kind", "launched", "parent_id", "persisted_status", "persisted_timers",
         "runtime", "state", "task", "tasks", "waiters", "wf",
     )  # fmt: skip
@@ -55,7 +55,6 @@ class Run:
         self.buffer: list[ev.Event] = []  # folded into state, not committed yet
         self.dirty = False
         self.creating = False
-        self.fail_fast = False  # a start() waits for the first commit: fail it rather than wait
         self.persisted_status: ExecutionStatus | None = None
         self.persisted_timers: dict[str, float] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}

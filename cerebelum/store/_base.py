@@ -228,10 +228,6 @@ class Store(abc.ABC):
         ``engine_id`` owns or may claim."""
 
     @abc.abstractmethod
-    async def next_timer(self) -> float | None:
-        """When the earliest timer of any execution fires."""
-
-    @abc.abstractmethod
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
         """Say that ``engine_id`` is alive (registering it the first time)."""
 

@@ -384,9 +384,6 @@ class PostgresStore(Store):
         )
         return [(r[0], r[1], r[2]) for r in rows]
 
-    async def next_timer(self) -> float | None:
-        return await self._run(lambda c: c.fetchval(Q["next_timer"]))
-
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
         await self._run(lambda c: c.execute(Q["heartbeat"], engine_id, info, now))
 

@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -199,8 +200,7 @@ class SQLiteStore(Store):
         events: list[tuple[Any, ...]] = []
         tasks: list[dict[str, Any]] = []
         done: list[tuple[str]] = []
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with self._transaction():
             for w in writes:
                 if w.create is not None:
                     c = w.create
@@ -238,16 +238,6 @@ class SQLiteStore(Store):
                 db.executemany(Q["insert_task"], tasks)
             if done:
                 db.executemany(Q["task_done"], done)
-            db.execute("COMMIT")
-        except BaseException as exc:
-            # SQLite rolls back by itself on some errors (a full disk): roll back only
-            # what is still open, so that the cause is what the caller sees.
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise self._error(exc, "cannot write to") from exc
-            raise
         return conflicts
 
     def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
@@ -321,13 +311,18 @@ class SQLiteStore(Store):
         return {"engine": engine_id, "now": now, "lease": lease, "runnable": keys,
                 "exclusive": self._exclusive}  # fmt: skip
 
-    def _write(
-        self, sql: str, params: dict[str, Any] | tuple[Any, ...]
-    ) -> builtins.list[sqlite3.Row]:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; on any error, a rollback and a :class:`StoreError`.
+
+        SQLite rolls back by itself on some errors (a full disk): only what is still open
+        is rolled back, so that the cause is what the caller sees. A failed write here
+        never half-happened.
+        """
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
-            rows = db.execute(sql, params).fetchall()
+            yield db
             db.execute("COMMIT")
         except BaseException as exc:
             if db.in_transaction:
@@ -336,7 +331,12 @@ class SQLiteStore(Store):
             if isinstance(exc, sqlite3.Error):
                 raise self._error(exc, "cannot write to") from exc
             raise
-        return rows
+
+    def _write(
+        self, sql: str, params: dict[str, Any] | tuple[Any, ...]
+    ) -> builtins.list[sqlite3.Row]:
+        with self._transaction() as db:
+            return db.execute(sql, params).fetchall()
 
     async def claim(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
@@ -358,10 +358,6 @@ class SQLiteStore(Store):
     ) -> builtins.list[tuple[str, str, float]]:  # fmt: skip
         params = {**self._owned(engine_id, now, lease, runnable), "until": until, "limit": limit}
         return [(r[0], r[1], r[2]) for r in self._read(Q["due_timers"], params)]
-
-    async def next_timer(self) -> float | None:
-        rows = self._read(Q["next_timer"])
-        return rows[0][0] if rows else None
 
     async def heartbeat(self, engine_id: str, now: float, info: str) -> None:
         self._write(Q["heartbeat"], {"engine": engine_id, "info": info, "now": now})
@@ -437,23 +433,17 @@ class SQLiteStore(Store):
         params = {"id": execution_id, "from_version": from_version, "to_version": to_version,
                   "owner": owner, "at": now, "now": now, "lease": lease,
                   "exclusive": self._exclusive}  # fmt: skip
-        db = self.db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            if db.execute(Q["move"], params).rowcount != 1:
-                db.execute("ROLLBACK")
+            with self._transaction() as db:
+                if db.execute(Q["move"], params).rowcount != 1:
+                    raise _Unchanged
+                db.execute(Q["insert_event"], (execution_id, event.seq, type(event).__name__,
+                                               event.at, encode_event(event)))  # fmt: skip
+        except _Unchanged:
+            return False
+        except StoreError as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):  # that seq was appended meanwhile
                 return False
-            db.execute(Q["insert_event"], (execution_id, event.seq, type(event).__name__,
-                                           event.at, encode_event(event)))  # fmt: skip
-            db.execute("COMMIT")
-        except BaseException as exc:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.IntegrityError):  # someone appended that seq meanwhile
-                return False
-            if isinstance(exc, sqlite3.Error):
-                raise self._error(exc, "cannot write to") from exc
             raise
         return True
 
@@ -487,6 +477,10 @@ def _item(r: sqlite3.Row) -> InboxItem:
     return InboxItem(
         r["id"], r["execution_id"], r["kind"], r["name"], r["payload"], r["created_at"]
     )
+
+
+class _Unchanged(Exception):
+    """Nothing to write after all: roll back."""
 
 
 def _parse(url: str) -> tuple[str, dict[str, str]]:

@@ -19,7 +19,7 @@ from cerebelum.engine._context import ActivityInfo, current_activity
 from cerebelum.engine._match import Outcome, matches
 from cerebelum.engine._state import ExecutionState, NodeStatus
 from cerebelum.errors import SerializationError, StepTimeoutError
-from cerebelum.serde import decode, decode_json, roundtrip
+from cerebelum.serde import decode, decode_json, roundtrip, storable_text
 
 __all__ = ["exception_error", "route_for", "run_step"]
 
@@ -42,18 +42,9 @@ def exception_error(exc: BaseException, kind: str = "exception") -> dict[str, An
         "kind": kind,
         "name": cls.__name__,
         "type": f"{cls.__module__}.{cls.__qualname__}",
-        "message": _utf8(str(exc) or cls.__name__),
-        "traceback": _utf8("".join(traceback.format_exception(exc))),
+        "message": storable_text(str(exc) or cls.__name__),
+        "traceback": storable_text("".join(traceback.format_exception(exc))),
     }
-
-
-def _utf8(text: str) -> str:
-    """``text`` with any lone surrogate escaped: an error message must always be storable."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode()
-    return text
 
 
 def _arguments(wf: Workflow, sd: StepDef, state: ExecutionState) -> dict[str, Any]:
@@ -118,8 +109,8 @@ def _success(
             return _unserialisable(name, attempt, exc)
         error = {
             "kind": "error",
-            "name": _utf8(result.name),
-            "message": _utf8(result.message or result.name),
+            "name": storable_text(result.name),
+            "message": storable_text(result.message or result.name),
             "data": data,
         }
         route = route_for(wf, name, Outcome.error(result.name))

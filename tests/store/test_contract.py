@@ -174,7 +174,6 @@ async def test_due_timers_are_found_earliest_first_for_what_an_engine_may_run(st
         expected.insert(0, ("b", "sleep:0", NOW + 1))
     assert due == expected
     assert await store.due_timers("engine-x", now, 15.0, NOW + 10, 1, {"wf": "v1"}) == expected[:1]
-    assert await store.next_timer() == NOW + 1
 
 
 async def test_events_are_read_back_by_key_to_learn_a_lost_commit_s_fate(store):

@@ -132,9 +132,6 @@ WHERE t.fire_at <= $4
 ORDER BY t.fire_at
 LIMIT $5::int
 
--- next_timer --
-SELECT min(fire_at) FROM timers
-
 -- events_at --
 SELECT e.execution_id, e.seq, e.data FROM events e
 JOIN unnest($1::text[], $2::int[]) AS k(execution_id, seq)

@@ -70,9 +70,6 @@ WHERE t.fire_at <= :until
 ORDER BY t.fire_at
 LIMIT :limit
 
--- next_timer --
-SELECT min(fire_at) FROM timers
-
 -- events_at --
 SELECT e.execution_id, e.seq, e.data FROM events e
 JOIN json_each(:keys) k
