@@ -56,6 +56,9 @@ __all__ = [
     "ProtocolError",
     "RecordMarker",
     "Register",
+    "Registered",
+    "Report",
+    "ReportResponse",
     "ReportNonDeterminism",
     "RequestApproval",
     "RetryPolicy",
@@ -442,6 +445,9 @@ class Task(_FromEngine, frozen=True, kw_only=True):
     workflow: Annotated[str, _doc("The execution's workflow (for a step or an activity).")] = ""
     queue: Annotated[str, _doc("The queue it was enqueued on.")] = "default"
     attempt: Attempt = 1
+    iteration: Annotated[
+        int, Meta(ge=0), _doc("For a step: how many times a `back_to` loop has come back to it.")
+    ] = 0
     idempotency_key: Annotated[
         str, _doc("The same on every attempt of this step or activity, for exactly-once effects.")
     ] = ""
@@ -485,6 +491,9 @@ class TaskResult(_FromWorker, frozen=True, kw_only=True):
 
     task_id: Annotated[Name, _doc("The task it answers.")]
     attempt: Attempt
+    started_at: Annotated[
+        float | None, _doc("When the worker began the attempt (epoch seconds), for the history.")
+    ] = None
     value: Annotated[
         Raw | UnsetType, _doc("A step's or an activity's result, as JSON (`null` included).")
     ] = UNSET
@@ -515,6 +524,7 @@ class TaskResult(_FromWorker, frozen=True, kw_only=True):
 class Heartbeat(_FromWorker, frozen=True, kw_only=True):
     """A long attempt is alive: its lease is extended."""
 
+    worker_id: Annotated[Name, _doc("The worker that holds the task, as registered.")]
     task_id: Annotated[Name, _doc("The task.")]
     attempt: Attempt
     details: Annotated[
@@ -570,7 +580,36 @@ class PollResponse(_FromEngine, frozen=True, kw_only=True):
     tasks: Annotated[list[Task], _doc("At most `max_tasks`.")] = []
 
 
-Message = Task | TaskResult | Heartbeat | HeartbeatResponse | Register | Poll | PollResponse
+class Registered(_FromEngine, frozen=True, kw_only=True):
+    """The engine's answer to :class:`Register`."""
+
+    worker_id: Annotated[Name, _doc("As registered.")]
+    lease: Annotated[
+        Seconds,
+        _doc(
+            "Seconds a task stays the worker's without a heartbeat: heartbeat each task it "
+            "holds well within this (a third of it), or it is offered to another worker."
+        ),
+    ]
+
+
+class Report(_FromWorker, frozen=True, kw_only=True):
+    """Results a worker hands back, one or many at once; it keeps each until acknowledged."""
+
+    worker_id: Annotated[Name, _doc("As registered.")]
+    results: Annotated[list[TaskResult], Meta(min_length=1), _doc("The results, any order.")]
+
+
+class ReportResponse(_FromEngine, frozen=True, kw_only=True):
+    """Which results are recorded (or were not wanted): the worker may forget those."""
+
+    acknowledged: Annotated[list[str], _doc("Task ids the worker may forget.")] = []
+
+
+Message = (
+    Task | TaskResult | Heartbeat | HeartbeatResponse | Register | Registered | Poll
+    | PollResponse | Report | ReportResponse
+)  # fmt: skip
 MESSAGES: tuple[type[msgspec.Struct], ...] = Message.__args__
 
 

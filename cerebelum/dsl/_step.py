@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -59,9 +59,13 @@ class Retry:
 
     def allows(self, exc: BaseException) -> bool:
         """Whether this policy may retry after ``exc`` (it is not non-retryable)."""
-        names = {c.__name__ for c in type(exc).__mro__}
+        return self.allows_names(c.__name__ for c in type(exc).__mro__)
+
+    def allows_names(self, names: Iterable[str]) -> bool:
+        """Whether this policy may retry a failure known by ``names`` (its type's and bases')."""
+        known = set(names)
         return not any(
-            (n if isinstance(n, str) else n.__name__) in names for n in self.non_retryable
+            (n if isinstance(n, str) else n.__name__) in known for n in self.non_retryable
         )
 
     def to_spec(self) -> dict[str, Any]:

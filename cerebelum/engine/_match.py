@@ -8,9 +8,12 @@ when an outcome happens, and the index of the matched rule is recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cerebelum.errors import StepTimeoutError
+
+if TYPE_CHECKING:
+    from cerebelum.protocol import ErrorInfo
 
 __all__ = ["Outcome", "is_subset", "matches"]
 
@@ -24,6 +27,13 @@ class Outcome:
     error_name: str | None = None  # Error.name, the exception's class name, or "timeout"
     exception: BaseException | None = None
     names: tuple[str, ...] = field(default=())
+    info: ErrorInfo | None = None  # a failure as data: its type and bases by name
+
+    @classmethod
+    def from_error(cls, info: ErrorInfo) -> Outcome:
+        """A failure as recorded, from whichever process or language it came."""
+        names = info.names()
+        return cls(ok=False, error_name=names[0], names=names, info=info)
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> Outcome:
@@ -60,6 +70,8 @@ def matches(spec: dict[str, Any], live: Any, outcome: Outcome) -> bool:
     if kind == "name":
         return not outcome.ok and spec["name"] in outcome.names
     if kind == "exception":
+        if outcome.info is not None:
+            return outcome.info.is_a(live)
         return outcome.exception is not None and isinstance(outcome.exception, live)
     if kind == "predicate":
         return outcome.ok and bool(live(outcome.value))

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from collections.abc import Callable
 from typing import Any
+
+from msgspec import Raw
 
 from cerebelum import events as ev
 from cerebelum.declared import returns, step_param
@@ -19,9 +22,19 @@ from cerebelum.engine._context import ActivityInfo, current_activity
 from cerebelum.engine._match import Outcome, matches
 from cerebelum.engine._state import ExecutionState, NodeStatus
 from cerebelum.errors import SerializationError, StepTimeoutError
+from cerebelum.protocol import ErrorInfo
 from cerebelum.serde import decode, decode_json, roundtrip, storable_text
 
-__all__ = ["exception_error", "route_for", "run_step"]
+__all__ = [
+    "attempt_step",
+    "exception_error",
+    "route_for",
+    "run_step",
+    "state_reader",
+    "step_arguments",
+    "step_outcome",
+    "unserialisable",
+]
 
 
 def route_for(wf: Workflow, node: str, outcome: Outcome) -> int | None:
@@ -47,30 +60,128 @@ def exception_error(exc: BaseException, kind: str = "exception") -> dict[str, An
     }
 
 
-def _arguments(wf: Workflow, sd: StepDef, state: ExecutionState) -> dict[str, Any]:
+def step_arguments(
+    wf: Workflow, sd: StepDef, inputs: Any, raw_of: Callable[[str], bytes | None]
+) -> dict[str, Any]:
+    """The keyword arguments of step ``sd``: the workflow's inputs, the results it reads.
+
+    ``inputs`` is the workflow's input as plain JSON data; ``raw_of(name)`` the recorded
+    result of step ``name`` (``None`` when it has none: not run, skipped, failed).
+    """
     kwargs: dict[str, Any] = {}
     for p in sd.params:
         declared = step_param(wf, sd, p.name)
         if p.name == "inputs":
+            raw = raw_of("inputs") if declared is not Any else None
             kwargs["inputs"] = (
-                state.inputs_value
-                if declared is Any
-                else decode(state.inputs, declared, f"the inputs of workflow {wf.name!r}")
+                inputs if raw is None else decode(raw, declared, f"the inputs of workflow {wf.name!r}")
             )
             continue
-        n = state.node(p.name)
+        result = raw_of(p.name)
         kwargs[p.name] = (
-            decode(n.result, declared, f"the result of step {p.name!r}")
-            if n.status is NodeStatus.COMPLETED and n.result
-            else None
+            decode(result, declared, f"the result of step {p.name!r}") if result else None
         )
     return kwargs
+
+
+def state_reader(state: ExecutionState) -> Callable[[str], bytes | None]:
+    """``raw_of`` for :func:`step_arguments` over a folded execution."""
+
+    def raw_of(name: str) -> bytes | None:
+        if name == "inputs":
+            return bytes(state.inputs)
+        n = state.node(name)
+        return bytes(n.result) if n.status is NodeStatus.COMPLETED and n.result else None
+
+    return raw_of
+
+
+async def attempt_step(
+    wf: Workflow, name: str, ctx: Context, arguments: Callable[[], dict[str, Any]],
+    timeout: float | None,
+) -> tuple[bytes | None, ErrorInfo | None]:  # fmt: skip
+    """Run one attempt of step ``name``: its result as JSON, or how it failed.
+
+    The same for the engine's own worker and a remote one; what follows from the
+    outcome (the rule it matches, whether it is retried) is the engine's to say, in
+    :func:`step_outcome`.
+    """
+    sd = wf.steps[name]
+    try:
+        kwargs = arguments()
+        call = sd.fn(ctx, **kwargs) if sd.is_async else asyncio.to_thread(sd.fn, ctx, **kwargs)
+        result = await (asyncio.wait_for(call, timeout) if timeout is not None else call)
+    except asyncio.CancelledError:
+        raise
+    except TimeoutError as exc:
+        if timeout is not None and not str(exc):
+            exc = StepTimeoutError(f"step {name!r} did not finish within {timeout:g}s", step=name)
+        return None, ErrorInfo.from_exception(exc, "timeout")
+    except Exception as exc:
+        return None, ErrorInfo.from_exception(exc)
+    value = unwrap(result)
+    if isinstance(value, Error):
+        try:
+            data, _ = roundtrip(value.data, f"the data of the Error returned by step {name!r}")
+        except SerializationError as exc:
+            return None, unserialisable(exc)
+        info = ErrorInfo(kind="error", name=storable_text(value.name),
+                         message=storable_text(value.message or value.name), data=Raw(data))  # fmt: skip
+        return None, info
+    # the SDK's {"ok": v} is not what the return annotation describes
+    declared = returns(sd.fn) if value is result else Any
+    try:
+        raw, _ = roundtrip(value, f"the result of step {name!r}", declared, "-> {}")
+    except SerializationError as exc:
+        return None, unserialisable(exc)
+    return raw, None
+
+
+def unserialisable(exc: SerializationError) -> ErrorInfo:
+    """A result that cannot be stored, as the failure it is (never retried)."""
+    return ErrorInfo(kind="unserialisable", name="SerializationError", message=exc.message)
+
+
+def step_outcome(
+    wf: Workflow, name: str, attempt: int, raw: bytes | None, error: ErrorInfo | None
+) -> tuple[type[ev.Event], dict[str, Any]]:
+    """The event an attempt's outcome records, with the rule it matched.
+
+    A failure is matched by the names and types it carries as data (the same whether the
+    step ran here, in another process or in another language), and retried when the
+    step's policy allows it.
+    """
+    if error is None:
+        assert raw is not None
+        route = None
+        if wf.blueprint.rules.get(name):
+            try:
+                route = route_for(wf, name, Outcome(ok=True, value=decode_json(raw)))
+            except Exception as exc:
+                info = exception_error(exc, kind="predicate_error")
+                info["message"] = f"a rule's predicate on step {name!r} raised: {info['message']}"
+                return ev.StepFailed, {"step": name, "attempt": attempt, "error": info,
+                                       "retryable": False}  # fmt: skip
+        return ev.StepCompleted, {"step": name, "attempt": attempt, "result": ev.Raw(raw),
+                                  "route": route}  # fmt: skip
+    outcome = Outcome.from_error(error)
+    retryable = error.kind in ("exception", "timeout") and wf.steps[name].retry.allows_names(
+        outcome.names
+    )
+    recorded = error.to_dict()
+    try:
+        route = route_for(wf, name, outcome)
+    except Exception as pexc:  # a predicate never sees failures, but be safe
+        recorded["message"] += f" (and a rule's predicate raised {pexc!r})"
+        route = None
+    return ev.StepFailed, {"step": name, "attempt": attempt, "error": recorded,
+                           "retryable": retryable, "route": route}  # fmt: skip
 
 
 async def run_step(
     wf: Workflow, state: ExecutionState, name: str, attempt: int, info: ActivityInfo | None = None
 ) -> tuple[type[ev.Event], dict[str, Any]]:
-    """Run one attempt of step ``name``; return the outcome event's type and fields.
+    """Run one attempt of step ``name`` here; return the outcome event's type and fields.
 
     ``info``, when given, is what ``activity_info()`` and ``child()`` see inside the step.
     """
@@ -80,89 +191,8 @@ async def run_step(
     if info is not None:
         info.idempotency_key = ctx.idempotency_key
         current_activity.set(info)
-    try:
-        kwargs = _arguments(wf, sd, state)
-        call = sd.fn(ctx, **kwargs) if sd.is_async else asyncio.to_thread(sd.fn, ctx, **kwargs)
-        result = await (asyncio.wait_for(call, sd.timeout) if sd.timeout is not None else call)
-    except asyncio.CancelledError:
-        raise
-    except TimeoutError as exc:
-        if sd.timeout is not None and not str(exc):
-            exc = StepTimeoutError(
-                f"step {name!r} did not finish within {sd.timeout:g}s", step=name
-            )
-        return _failure(wf, sd, name, attempt, exc, kind="timeout")
-    except Exception as exc:
-        return _failure(wf, sd, name, attempt, exc)
-    value = unwrap(result)
-    # the SDK's {"ok": v} is not what the return annotation describes
-    return _success(wf, name, attempt, value, returns(sd.fn) if value is result else Any)
-
-
-def _success(
-    wf: Workflow, name: str, attempt: int, result: Any, declared: Any = Any
-) -> tuple[type[ev.Event], dict[str, Any]]:
-    if isinstance(result, Error):
-        try:
-            _, data = roundtrip(result.data, f"the data of the Error returned by step {name!r}")
-        except SerializationError as exc:
-            return _unserialisable(name, attempt, exc)
-        error = {
-            "kind": "error",
-            "name": storable_text(result.name),
-            "message": storable_text(result.message or result.name),
-            "data": data,
-        }
-        route = route_for(wf, name, Outcome.error(result.name))
-        return ev.StepFailed, {
-            "step": name,
-            "attempt": attempt,
-            "error": error,
-            "retryable": False,
-            "route": route,
-        }
-    try:
-        raw, value = roundtrip(result, f"the result of step {name!r}", declared, "-> {}")
-    except SerializationError as exc:
-        return _unserialisable(name, attempt, exc)
-    if declared is not Any:
-        value = decode_json(raw)  # rules match the JSON form, whatever the declaration
-    try:
-        route = route_for(wf, name, Outcome(ok=True, value=value))
-    except Exception as exc:
-        error = exception_error(exc, kind="predicate_error")
-        error["message"] = f"a rule's predicate on step {name!r} raised: {error['message']}"
-        return ev.StepFailed, {"step": name, "attempt": attempt, "error": error, "retryable": False}
-    return ev.StepCompleted, {
-        "step": name,
-        "attempt": attempt,
-        "result": ev.Raw(raw),
-        "route": route,
-    }
-
-
-def _unserialisable(
-    name: str, attempt: int, exc: SerializationError
-) -> tuple[type[ev.Event], dict[str, Any]]:
-    error = {"kind": "unserialisable", "name": "SerializationError", "message": exc.message}
-    return ev.StepFailed, {"step": name, "attempt": attempt, "error": error, "retryable": False}
-
-
-def _failure(
-    wf: Workflow, sd: StepDef, name: str, attempt: int, exc: BaseException, kind: str = "exception"
-) -> tuple[type[ev.Event], dict[str, Any]]:
-    error = exception_error(exc, kind)
-    retryable = sd.retry.allows(exc)
-    try:
-        route = route_for(wf, name, Outcome.from_exception(exc))
-    except Exception as pexc:  # a predicate never sees failures, but be safe
-        error["message"] += f" (and a rule's predicate raised {pexc!r})"
-        route = None
-    fields = {
-        "step": name,
-        "attempt": attempt,
-        "error": error,
-        "retryable": retryable,
-        "route": route,
-    }
-    return ev.StepFailed, fields
+    raw, error = await attempt_step(
+        wf, name, ctx, lambda: step_arguments(wf, sd, state.inputs_value, state_reader(state)),
+        sd.timeout,
+    )
+    return step_outcome(wf, name, attempt, raw, error)
