@@ -69,6 +69,11 @@ class WorkflowNotFoundError(CerebelumError, LookupError):
     """No workflow of that name is defined in this process."""
 
 
+class UnknownWorkerError(CerebelumError, LookupError):
+    """The worker is not registered with this server (it never was, or the server restarted):
+    it registers again."""
+
+
 class InvalidRequestError(CerebelumError, ValueError):
     """The request does not fit the execution's state."""
 

@@ -13,7 +13,14 @@ from cerebelum.dsl._step import Retry, seconds_of
 from cerebelum.engine._context import ActivityInfo, current_activity, current_runtime
 from cerebelum.errors import CerebelumError, DefinitionError
 
-__all__ = ["ActivityDef", "activity", "activity_info", "heartbeat", "with_options"]
+__all__ = [
+    "ActivityDef",
+    "activity",
+    "activity_info",
+    "declared_activities",
+    "heartbeat",
+    "with_options",
+]
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,7 @@ class ActivityDef:
     retry: Retry | None = None
     timeout: float | None = None
     heartbeat_timeout: float | None = None
+    queue: str = "default"
 
     @property
     def is_async(self) -> bool:
@@ -37,11 +45,17 @@ class ActivityDef:
         timeout: timedelta | float | None = None,
         heartbeat_timeout: timedelta | float | None = None,
         name: str | None = None,
+        queue: str | None = None,
     ) -> ActivityDef:
         """The same activity with other options, for one call."""
+        if queue is not None and (not isinstance(queue, str) or not queue):
+            raise DefinitionError(
+                f"activity {self.name!r}: queue must be a non-empty string, not {queue!r}"
+            )
         return replace(
             self,
             name=name or self.name,
+            queue=queue or self.queue,
             retry=retry if retry is not None else self.retry,
             timeout=seconds_of(timeout, f"activity {self.name!r}: timeout")
             if timeout is not None
@@ -80,7 +94,8 @@ def activity(fn: Any = None, /, *args: Any, **kwargs: Any) -> Any:
     and the function is not called again.
 
     As a decorator: ``@activity`` or ``@activity(retry=Retry(...), timeout=30,
-    heartbeat_timeout=10, name="fetch")`` sets the options every call uses.
+    heartbeat_timeout=10, name="fetch", queue="gpu")`` sets the options every call uses
+    (``queue``: only workers on that queue take it, where workers run the activities).
 
     Raises:
         CerebelumError: called with arguments outside a code workflow.
@@ -89,13 +104,37 @@ def activity(fn: Any = None, /, *args: Any, **kwargs: Any) -> Any:
     if runtime is not None and fn is not None:
         return runtime.activity(as_activity(fn), args, kwargs)
     if fn is None:
-        return lambda f: as_activity(f).with_options(**kwargs)
+        return lambda f: _declare(as_activity(f).with_options(**kwargs))
     if callable(fn) and not args and not kwargs:
-        return as_activity(fn)
+        return _declare(as_activity(fn))
     raise CerebelumError(
         f"activity({getattr(fn, '__name__', fn)!r}, ...) was called outside a code workflow: "
         "call it with await inside an 'async def' decorated with @workflow"
     )
+
+
+_declared: dict[str, ActivityDef] = {}
+
+
+def _declare(adef: ActivityDef) -> ActivityDef:
+    """Remember an activity declared with ``@activity``: workers host it by its name."""
+    known = _declared.get(adef.name)
+    if known is not None and known.fn is not adef.fn and _where(known.fn) != _where(adef.fn):
+        raise DefinitionError(
+            f"two activities are named {adef.name!r} ({_where(known.fn)} and {_where(adef.fn)}): "
+            "a worker finds an activity by its name; give one another with @activity(name=...)"
+        )
+    _declared[adef.name] = adef
+    return adef
+
+
+def _where(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
+
+
+def declared_activities() -> dict[str, ActivityDef]:
+    """The activities declared with ``@activity`` in this process, by name."""
+    return dict(_declared)
 
 
 def with_options(fn: Callable[..., Any] | ActivityDef, **options: Any) -> ActivityDef:

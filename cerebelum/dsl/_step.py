@@ -169,6 +169,7 @@ class StepDef(Node):
     timeout: float | None = None
     params: tuple[Param, ...] = ()
     is_async: bool = True
+    queue: str = "default"
 
     kind = "step"
 
@@ -194,6 +195,7 @@ def step(
     name: str | None = None,
     retry: Retry | None = None,
     timeout: timedelta | float | None = None,
+    queue: str = "default",
 ) -> Any:
     """Make a function a step of graph workflows.
 
@@ -206,6 +208,8 @@ def step(
         name: the step's name (default: the function's name).
         retry: the retry policy (default: no retry).
         timeout: how long one attempt may run (timedelta or seconds).
+        queue: where its tasks go when workers run the steps (``cerebelum server``):
+            only workers on this queue take them.
 
     Raises:
         DefinitionError: the function's signature cannot be a step's.
@@ -227,6 +231,7 @@ def step(
             timeout=seconds_of(timeout, f"step {step_name!r}: timeout"),
             params=params,
             is_async=inspect.iscoroutinefunction(func),
+            queue=_queue(queue, f"step {step_name!r}"),
         )
         sd.__doc__ = func.__doc__
         sd.__wrapped__ = func  # type: ignore[attr-defined]
@@ -259,3 +264,9 @@ def _params_of(func: Callable[..., Any], step_name: str) -> tuple[Param, ...]:
             f"step {step_name!r} takes no parameter: its first parameter receives the context"
         )
     return tuple(Param(p.name, p.default is None) for p in params[1:])
+
+
+def _queue(queue: Any, what: str) -> str:
+    if not isinstance(queue, str) or not queue:
+        raise DefinitionError(f"{what}: queue must be a non-empty string, not {queue!r}")
+    return queue

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from cerebelum import events as ev
     from cerebelum.clock import Clock
-    from cerebelum.store import ExecutionRecord, Store, Write
+    from cerebelum.store import ExecutionRecord, Store, TaskRow, Write
 
     from ._migrate import VersionState
     from ._run import Run
@@ -37,6 +37,7 @@ class EngineBase:
     _wall: Clock
     id: str
     lease: float
+    dispatch: str
     evict_after: float | None
     _auto_advance: bool
     _runs: dict[str, Run]
@@ -61,6 +62,10 @@ class EngineBase:
         async def _record(self, execution_id: str) -> ExecutionRecord: ...
         def _apply(self, run: Run, cls: type[ev.Event], **fields: Any) -> None: ...
         def _buffer_started(self, run: Run, key: str | int, attempt: int) -> None: ...
+        def _ready(self, run: Run, key: str | int, attempt: int) -> None: ...
+        def _tasks_to_write(
+            self, run: Run, ended: bool
+        ) -> tuple[list[TaskRow], list[str]]: ...
         def _mark_dirty(self, run: Run) -> None: ...
         def _after_commit(self, run: Run, write: Write) -> None: ...
         def _revive(self, rec: ExecutionRecord, history: list[ev.Event]) -> Run: ...

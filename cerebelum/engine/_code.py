@@ -34,7 +34,8 @@ from cerebelum.errors import (
     StepTimeoutError,
 )
 from cerebelum.serde import decode, decode_json, encode
-from cerebelum.worker._local import exception_error
+from cerebelum.protocol import ErrorInfo
+from cerebelum.worker._local import exception_error, unserialisable
 
 from ._code_state import WAITS, CodeState, Command
 from ._context import ActivityInfo, current_activity, current_runtime
@@ -43,7 +44,14 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._run import Run
 
-__all__ = ["WorkflowRuntime", "drive", "run_activity", "settle"]
+__all__ = [
+    "WorkflowRuntime",
+    "activity_outcome",
+    "attempt_activity",
+    "drive",
+    "run_activity",
+    "settle",
+]
 
 logger = logging.getLogger("cerebelum.engine")
 
@@ -119,7 +127,10 @@ class WorkflowRuntime:
             )
         elif cmd.status in ("pending", "running") and p not in self.run.launched:
             # in flight when the last engine stopped: it runs again, with the same key
-            self.engine._buffer_started(self.run, p, cmd.attempt + (cmd.status == "running"))
+            # (where workers run activities, its task is in the store: see _dispatch.py)
+            self.run.launched.add(p)
+            if self.engine.dispatch == "local":
+                self.engine._buffer_started(self.run, p, cmd.attempt + (cmd.status == "running"))
         return self._future(p, cmd)
 
     def sleep(self, seconds: float) -> asyncio.Future[Any]:
@@ -277,16 +288,30 @@ async def drive(engine: Engine, run: Run) -> None:
 async def run_activity(
     engine: Engine, run: Run, p: int, attempt: int
 ) -> tuple[type[ev.Event], dict[str, Any]] | None:
-    """Run one attempt of the activity at position ``p``; return its outcome event."""
+    """Run one attempt of the activity at position ``p`` here; return its outcome event."""
     adef = run.activities[p]
     cmd = run.state.commands[p]
     current_runtime.set(None)  # an activity is ordinary code, not part of the workflow
     info = ActivityInfo(
         run.id, adef.name, attempt, f"{run.id}:{p}", run.heartbeats.get(p), time.monotonic(), engine
     )
+    try:
+        raw, error = await attempt_activity(adef, info, cmd.args)
+    except asyncio.CancelledError:
+        return None
+    if error is not None:
+        run.heartbeats[p] = info.heartbeat_details
+    return activity_outcome(adef, p, attempt, raw, error)
+
+
+async def attempt_activity(
+    adef: ActivityDef, info: ActivityInfo, args: Any
+) -> tuple[bytes | None, ErrorInfo | None]:
+    """Run one attempt of an activity, here or on a worker: its result as JSON, or how it
+    failed. ``args`` is the recorded call, ``{"args": [...], "kwargs": {...}}``."""
     current_activity.set(info)
     try:
-        inputs = decode_args(adef.fn, cmd.args, f"the arguments of activity {adef.name!r}")
+        inputs = decode_args(adef.fn, args, f"the arguments of activity {adef.name!r}")
         call = (
             adef.fn(*inputs.get("args", ()), **inputs.get("kwargs", {}))
             if adef.is_async
@@ -294,33 +319,39 @@ async def run_activity(
         )
         result = await _watched(call, adef, info)
     except asyncio.CancelledError:
-        return None
+        raise
     except Exception as exc:
-        run.heartbeats[p] = info.heartbeat_details
         kind = "timeout" if isinstance(exc, TimeoutError) else "exception"
         if isinstance(exc, TimeoutError) and not str(exc):
             exc = StepTimeoutError(
                 f"activity {adef.name!r} did not finish within {adef.timeout:g}s"
             )
-        retryable = adef.retry is None or adef.retry.allows(exc)
-        error = exception_error(exc, kind)
-        return ev.ActivityFailed, {
-            "position": p,
-            "attempt": attempt,
-            "error": error,
-            "retryable": retryable,
-        }
+        return None, ErrorInfo.from_exception(exc, kind)
     try:
         raw = encode(result, f"the result of activity {adef.name!r}", returns(adef.fn), "-> {}")
     except SerializationError as exc:
-        error = {"kind": "unserialisable", "name": "SerializationError", "message": exc.message}
-        return ev.ActivityFailed, {
-            "position": p,
-            "attempt": attempt,
-            "error": error,
-            "retryable": False,
-        }
-    return ev.ActivityCompleted, {"position": p, "attempt": attempt, "result": ev.Raw(raw)}
+        return None, unserialisable(exc)
+    return raw, None
+
+
+def activity_outcome(
+    adef: ActivityDef | None, p: int, attempt: int, raw: bytes | None, error: ErrorInfo | None
+) -> tuple[type[ev.Event], dict[str, Any]]:
+    """The event an activity attempt's outcome records; a failure is retried when the
+    activity's policy allows it (matched by the error's names, wherever it ran)."""
+    if error is None:
+        assert raw is not None
+        return ev.ActivityCompleted, {"position": p, "attempt": attempt, "result": ev.Raw(raw)}
+    retry = adef.retry if adef is not None else None
+    retryable = error.kind in ("exception", "timeout") and (
+        retry is None or retry.allows_names(error.names())
+    )
+    return ev.ActivityFailed, {
+        "position": p,
+        "attempt": attempt,
+        "error": error.to_dict(),
+        "retryable": retryable,
+    }
 
 
 async def _watched(call: Any, adef: ActivityDef, info: ActivityInfo) -> Any:

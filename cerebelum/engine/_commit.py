@@ -98,6 +98,8 @@ class Committer(EngineBase):
         now = self.clock.timestamp()
         status = state.live_status()
         w = Write(run.id, events, updated_at=now, inbox_done=run.take_inbox())
+        if run.enqueue or run.finished or (run.remote and status in TERMINAL):
+            w.tasks_enqueued, w.tasks_done = self._tasks_to_write(run, status in TERMINAL)
         if status != run.persisted_status:
             w.status = status
             if status is ExecutionStatus.COMPLETED:

@@ -54,6 +54,7 @@ from ._code_state import CodeState, decide_code, evolve_code, fold_code
 from ._commit import MAX_BACKOFF, Committer, Duplicate, Moved
 from ._context import ActivityInfo
 from ._decide import decide
+from ._dispatch import Dispatch
 from ._migrate import Versions, VersionState
 from ._neighbours import describe_self, gone
 from ._requests import Requests
@@ -80,7 +81,7 @@ _SETTLES = (ev.ActivityCompleted, ev.ActivityFailed, ev.TimerFired, ev.ApprovalR
             ev.SignalDelivered, ev.ChildEnded)  # fmt: skip
 
 
-class Engine(Requests, Waits, Committer, Versions):
+class Engine(Requests, Waits, Committer, Versions, Dispatch):
     """Runs workflows durably, embedded in this process.
 
     ``Engine()`` uses ``./cerebelum.db`` (or ``$CEREBELUM_DB``); ``Engine("postgresql://...")``
@@ -98,6 +99,11 @@ class Engine(Requests, Waits, Committer, Versions):
         evict_after: a code workflow that will wait longer than this many seconds (on
             sleeps, approvals, signals) leaves memory, to be rebuilt from its journal
             when it wakes; ``None`` keeps every coroutine in memory.
+        dispatch: where steps and activities run: ``"local"``, in this process (the
+            embedded engine); ``"workers"``, as tasks that worker processes poll for
+            (``cerebelum server``, see docs/workers.md).
+        task_lease: seconds a task stays a worker's without a heartbeat before it is
+            offered to another worker (``dispatch="workers"``).
     """
 
     def __init__(
@@ -110,7 +116,13 @@ class Engine(Requests, Waits, Committer, Versions):
         poll_interval: float = 0.2,
         evict_after: float | None = 60.0,
         engine_id: str | None = None,
+        dispatch: str = "local",
+        task_lease: float = 30.0,
     ) -> None:
+        if dispatch not in ("local", "workers"):
+            raise InvalidRequestError(f"dispatch is 'local' or 'workers', not {dispatch!r}")
+        if not task_lease > 0:
+            raise InvalidRequestError(f"task_lease is a number of seconds > 0, not {task_lease!r}")
         self.store = open_store(store)
         self.clock = clock or Clock()
         self._wall = Clock()  # leases are about real processes, never virtual time
@@ -133,6 +145,13 @@ class Engine(Requests, Waits, Committer, Versions):
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._versions = VersionState()
+        self.dispatch = dispatch
+        self.task_lease = task_lease
+        self._workers = {}
+        self._polls = []
+        self._handing = {}
+        self._unclaimed = 0
+        self._task_runs = {}
         self._open = False
         self._closing = False
 
@@ -172,6 +191,9 @@ class Engine(Requests, Waits, Committer, Versions):
         if not self._open:
             return
         self._closing = True
+        for poll in self._polls:  # answer the polls waiting: nothing more comes
+            if not poll.fut.done():
+                poll.fut.set_result(None)
         for run in list(self._runs.values()):
             run.cancel_tasks()
         for task in list(self._background):
@@ -474,12 +496,12 @@ class Engine(Requests, Waits, Committer, Versions):
             buffer.append(follow)
             if type(follow) in _STARTED:
                 ready.append(follow)
-        for s in ready:  # this engine's worker starts them right after the commit
+        for s in ready:  # started right after the commit, here or by a worker
             if isinstance(s, ev.StepScheduled):  # graph workflows schedule steps
                 if state.node(s.step).status is NodeStatus.ACTIVE:
-                    self._buffer_started(run, s.step, s.attempt)
+                    self._ready(run, s.step, s.attempt)
             elif isinstance(s, ev.ActivityScheduled):  # code workflows, activities
-                self._buffer_started(run, s.position, s.attempt)
+                self._ready(run, s.position, s.attempt)
         self._mark_dirty(run)
 
     def _buffer_started(self, run: Run, key: str | int, attempt: int) -> None:
@@ -509,6 +531,8 @@ class Engine(Requests, Waits, Committer, Versions):
     def _after_commit(self, run: Run, write: Write) -> None:
         state = run.state
         runtime = run.runtime
+        if write.tasks_enqueued:
+            self._handed_over(run, write.tasks_enqueued)
         for e in write.events:
             if isinstance(e, ev.StepStarted):
                 if not state.ended:
@@ -662,6 +686,8 @@ class Engine(Requests, Waits, Committer, Versions):
             try:
                 if item.kind == "migrate":
                     await self._take_migrate(item)
+                elif item.kind == "result":
+                    await self._take_result_request(item)
                 elif item.execution_id in self._runs or await self._load(item.execution_id):
                     self._receive(item)
             except StoreUnavailableError:
@@ -716,9 +742,14 @@ class Engine(Requests, Waits, Committer, Versions):
             self._timers.push(fire_at, rec.id, timer)
         if wf.kind == "code":
             self._start_coroutine(run)  # replays the journal; in-flight activities run again
-        else:
+        elif self.dispatch == "local":
             for step in state.in_flight():
                 self._buffer_started(run, step, state.node(step).attempt + 1)
+        if self.dispatch == "workers":  # the tasks of its attempts in flight are in the store
+            task = asyncio.create_task(self._adopt_tasks(run), name=f"cerebelum-adopt-{rec.id}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        if wf.kind == "graph":
             self._after_migration(run, history)
         return run
 

@@ -382,7 +382,7 @@ class Versions(EngineBase):
                 isinstance(follow, ev.StepScheduled)
                 and state.node(follow.step).status is NodeStatus.ACTIVE
             ):
-                self._buffer_started(run, follow.step, follow.attempt)
+                self._ready(run, follow.step, follow.attempt)
         self._mark_dirty(run)  # timers and steps start after the commit, as usual
 
     async def migrate(self, execution_id: str) -> str:

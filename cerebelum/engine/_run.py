@@ -14,6 +14,7 @@ from ._state import ExecutionState, ExecutionStatus
 
 if TYPE_CHECKING:
     from cerebelum.code._activity import ActivityDef
+    from cerebelum.store import TaskRow
     from cerebelum.code._workflow import CodeWorkflow
     from cerebelum.dsl._workflow import Workflow
 
@@ -31,9 +32,10 @@ class Run:
     """An execution this engine owns: its folded state, its buffered events, its tasks."""
 
     __slots__ = (
-        "activities", "buffer", "children", "creating", "dirty", "done", "evicting", "heartbeats", "id",
-        "inbox", "inbox_seen", "kind", "launched", "parent_id", "persisted_status", "persisted_timers",
-        "runtime", "state", "task", "tasks", "waiters", "wf",
+        "activities", "buffer", "children", "creating", "dirty", "done", "enqueue", "evicting",
+        "finished", "heartbeats", "id", "inbox", "inbox_seen", "kind", "launched", "parent_id",
+        "persisted_status", "persisted_timers", "remote", "runtime", "state", "task", "tasks",
+        "waiters", "wf",
     )  # fmt: skip
 
     def __init__(
@@ -58,6 +60,10 @@ class Run:
         self.persisted_status: ExecutionStatus | None = None
         self.persisted_timers: dict[str, float] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # tasks for workers: to enqueue and to complete in the next write; those still out
+        self.enqueue: list[TaskRow] = []
+        self.finished: list[str] = []
+        self.remote: dict[str, TaskRow] = {}
         self.waiters: list[asyncio.Future[None]] = []
         self.inbox: list[int] = []
         self.inbox_seen: set[int] = set()

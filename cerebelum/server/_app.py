@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cerebelum import errors
+from cerebelum import errors, protocol
 from cerebelum.engine import (
     Engine,
     ExecutionError,
@@ -87,7 +87,10 @@ def _error(status: int, type_: str, message: str, field: str | None = None, **id
 
 def _status_of(exc: errors.CerebelumError) -> int:
     """The HTTP status of an engine's refusal."""
-    if isinstance(exc, errors.ExecutionNotFoundError | errors.WorkflowNotFoundError):
+    if isinstance(
+        exc,
+        errors.ExecutionNotFoundError | errors.WorkflowNotFoundError | errors.UnknownWorkerError,
+    ):
         return 404
     if isinstance(exc, errors.SerializationError):
         return 422
@@ -215,15 +218,33 @@ def _result_view(result: ExecutionResult) -> m.ResultView:
 # --- the app -----------------------------------------------------------------------------
 
 
-def create_app(engine: Engine, *, token: str | None = None) -> Starlette:
+def create_app(
+    engine: Engine, *, token: str | None = None, worker_token: str | None = None
+) -> Starlette:
     """The HTTP API over ``engine``, which must be open while the app serves.
 
     Args:
         engine: the engine that runs the executions (opened and closed by the caller).
-        token: when set, every ``/v1`` request needs ``Authorization: Bearer <token>``.
+        token: when set, every client request (``/v1/executions...``) needs
+            ``Authorization: Bearer <token>``.
+        worker_token: the same for the worker endpoints (``/v1/worker/...``).
     """
     api = _endpoint(token)
     public = _endpoint(None)
+    for_workers = _endpoint(worker_token)
+
+    async def register(request: Request) -> Response:
+        return _json(engine.register_worker(await _body(request, protocol.Register)))
+
+    async def poll(request: Request) -> Response:
+        tasks = await engine.poll_tasks(await _body(request, protocol.Poll))
+        return _json(protocol.PollResponse(tasks=tasks))
+
+    async def heartbeat(request: Request) -> Response:
+        return _json(await engine.heartbeat_task(await _body(request, protocol.Heartbeat)))
+
+    async def report(request: Request) -> Response:
+        return _json(await engine.report(await _body(request, protocol.Report)))
 
     async def start(request: Request) -> Response:
         body = await _body(request, m.StartRequest)
@@ -342,6 +363,10 @@ def create_app(engine: Engine, *, token: str | None = None) -> Starlette:
             for kind in ("approve", "reject", "signal", "cancel")
         ),
         Route("/v1/executions/{id:path}", api(status), methods=["GET"]),
+        Route("/v1/worker/register", for_workers(register), methods=["POST"]),
+        Route("/v1/worker/poll", for_workers(poll), methods=["POST"]),
+        Route("/v1/worker/heartbeat", for_workers(heartbeat), methods=["POST"]),
+        Route("/v1/worker/report", for_workers(report), methods=["POST"]),
         Route("/healthz", public(healthz), methods=["GET"]),
         Route("/openapi.json", public(openapi), methods=["GET"]),
     ]

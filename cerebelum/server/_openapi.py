@@ -37,7 +37,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     why = {
         400: "The execution id cannot be stored (empty, too long, NUL, a lone surrogate).",
         401: "No valid bearer token (when the server has one).",
-        404: "No execution has that id, or no workflow that name.",
+        404: "No execution has that id, no workflow that name, or (workers) the worker is not registered: register again.",
         409: "The request does not fit the execution's state (`InvalidRequestError`, `ExecutionStuckError`, `VersionMismatchError`).",
         422: "The body or a parameter is not valid; `error.field` names it.",
     }
@@ -55,6 +55,13 @@ def _paths() -> dict[str, Any]:
             "requestBody": _body(body),
             "responses": {"202": _answer("Checked and handed to the execution's engine.", "Accepted"),
                           **_errors(400, 401, 404, 409, 422)},
+        }}  # fmt: skip
+
+    def worker(op: str, body: str, answer: str, summary: str) -> dict[str, Any]:
+        return {"post": {
+            "operationId": f"worker_{op}", "summary": summary, "tags": ["workers"],
+            "security": [{"workerBearer": []}], "requestBody": _body(body),
+            "responses": {"200": _answer("Done.", answer), **_errors(401, 404, 409, 422)},
         }}  # fmt: skip
 
     return {
@@ -101,6 +108,14 @@ def _paths() -> dict[str, Any]:
         "/v1/executions/{id}/reject": request("reject", "ApprovalRequest", "Reject an approval it waits on."),
         "/v1/executions/{id}/signal": request("signal", "SignalRequest", "Send a signal to a code workflow."),
         "/v1/executions/{id}/cancel": request("cancel", "CancelRequest", "Cancel it and its children."),
+        "/v1/worker/register": worker("register", "Register", "Registered",
+                                      "A worker joins: what it hosts, on which queues."),
+        "/v1/worker/poll": worker("poll", "Poll", "PollResponse",
+                                  "Tasks for the worker, leased to it (a long-poll)."),
+        "/v1/worker/heartbeat": worker("heartbeat", "Heartbeat", "HeartbeatResponse",
+                                       "Extend a task's lease; learn whether to stop it."),
+        "/v1/worker/report": worker("report", "Report", "ReportResponse",
+                                    "Hand back results; the answer says which to forget."),
         "/healthz": {"get": {
             "operationId": "health", "summary": "The server answers.", "security": [],
             "responses": {"200": {"description": "`{\"status\": \"ok\"}`"}},
@@ -128,7 +143,12 @@ def openapi_document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "schemas": dict(sorted(components.items())),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "CEREBELUM_TOKEN, for clients."},
+                "workerBearer": {"type": "http", "scheme": "bearer",
+                                 "description": "CEREBELUM_WORKER_TOKEN, for workers."},
+            },  # fmt: skip
         },
         "security": [{"bearer": []}],
     }

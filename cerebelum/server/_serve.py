@@ -27,17 +27,27 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
-def check_bind(host: str, token: str | None) -> None:
-    """Refuse to listen beyond this machine without a token.
+def check_bind(host: str, token: str | None, worker_token: str | None = None,
+               dispatch: str = "local") -> None:  # fmt: skip
+    """Refuse to listen beyond this machine without tokens.
 
     Raises:
-        CerebelumError: ``host`` is not a loopback address and there is no token.
+        CerebelumError: ``host`` is not a loopback address and there is no client token
+            (or, where workers run the steps, no worker token).
     """
-    if not token and not is_loopback(host):
+    if is_loopback(host):
+        return
+    if not token:
         raise CerebelumError(
             f"refusing to listen on {host} without a token: anyone who reaches it could "
             "start, approve and cancel executions; set CEREBELUM_TOKEN (clients then send "
             "'Authorization: Bearer <token>'), or bind 127.0.0.1"
+        )
+    if dispatch == "workers" and not worker_token:
+        raise CerebelumError(
+            f"refusing to listen on {host} without a worker token: anyone who reaches it "
+            "could take tasks and report results; set CEREBELUM_WORKER_TOKEN (workers then "
+            "send it as their bearer token), or bind 127.0.0.1"
         )
 
 
@@ -47,7 +57,10 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     token: str | None = None,
+    worker_token: str | None = None,
     workflows: list[Any] | None = None,
+    dispatch: str = "workers",
+    task_lease: float = 30.0,
     **uvicorn_options: Any,
 ) -> None:
     """Open an engine on ``store``, serve its HTTP API until SIGINT/SIGTERM, close it.
@@ -58,7 +71,12 @@ async def serve(
         port: the port.
         token: the bearer token every ``/v1`` request must carry (default
             ``$CEREBELUM_TOKEN``; none when that is unset or empty).
+        worker_token: the bearer token of the worker endpoints (default
+            ``$CEREBELUM_WORKER_TOKEN``).
         workflows: the workflows the engine runs (default: every one defined).
+        dispatch: ``"workers"``: steps and activities are tasks for ``cerebelum worker``
+            processes; ``"local"``: the server runs them itself.
+        task_lease: seconds a task stays a worker's without a heartbeat.
         uvicorn_options: passed to ``uvicorn.Config`` (``ssl_certfile``, ``ssl_keyfile``...).
 
     Raises:
@@ -69,11 +87,13 @@ async def serve(
     from cerebelum.engine import Engine
 
     token = token if token is not None else (os.environ.get("CEREBELUM_TOKEN") or None)
-    check_bind(host, token)
-    engine = Engine(store, workflows=workflows)
+    if worker_token is None:
+        worker_token = os.environ.get("CEREBELUM_WORKER_TOKEN") or None
+    check_bind(host, token, worker_token, dispatch)
+    engine = Engine(store, workflows=workflows, dispatch=dispatch, task_lease=task_lease)
     await engine.open()
     try:
-        app = create_app(engine, token=token)
+        app = create_app(engine, token=token, worker_token=worker_token)
         options = {"log_level": "warning", "access_log": False, **uvicorn_options}
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options))
         # uvicorn restores the handlers it found and raises the signal that stopped it
@@ -82,7 +102,8 @@ async def serve(
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             shown = f"[{host}]" if ":" in host else host
-            print(f"cerebelum server on http://{shown}:{port} (store {engine.store.url})",
+            runs = "workers run the steps" if dispatch == "workers" else "it runs the steps"
+            print(f"cerebelum server on http://{shown}:{port} (store {engine.store.url}; {runs})",
                   file=sys.stderr, flush=True)  # fmt: skip
             await server.serve()
         finally:

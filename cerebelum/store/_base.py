@@ -322,6 +322,10 @@ class Store(abc.ABC):
         """Give back every task ``worker_id`` holds, ready at once (a worker stopping cleanly)."""
 
     @abc.abstractmethod
+    async def get_task(self, task_id: str) -> TaskRow | None:
+        """The task ``task_id`` as it stands now, done or not; ``None`` when there is none."""
+
+    @abc.abstractmethod
     async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
         """The unfinished (ready or leased) tasks of those executions, oldest first."""
 

@@ -410,6 +410,10 @@ class PostgresStore(Store):
     async def release_tasks(self, worker_id: str) -> None:
         await self._run(lambda c: c.execute(Q["release_tasks"], worker_id))
 
+    async def get_task(self, task_id: str) -> TaskRow | None:
+        row = await self._run(lambda c: c.fetchrow(Q["get_task"], task_id))
+        return _task(row) if row is not None else None
+
     async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
         rows = await self._run(lambda c: c.fetch(Q["tasks_in_flight"], execution_ids))
         return [_task(r) for r in rows]

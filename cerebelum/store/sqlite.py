@@ -388,6 +388,10 @@ class SQLiteStore(Store):
     async def release_tasks(self, worker_id: str) -> None:
         self._write(Q["release_tasks"], {"worker": worker_id})
 
+    async def get_task(self, task_id: str) -> TaskRow | None:
+        rows = self._read(Q["get_task"], (task_id,))
+        return _task(rows[0]) if rows else None
+
     async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
         rows = self._read(Q["tasks_in_flight"], {"ids": encode_json(execution_ids)})
         return [_task(r) for r in rows]

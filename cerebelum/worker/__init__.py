@@ -1,5 +1,10 @@
-"""Workers: what runs steps. The embedded engine runs them in its own process."""
+"""Workers: what runs steps and activities.
+
+The embedded engine runs them in its own process; a :class:`Worker` (``cerebelum
+worker``) runs them for a ``cerebelum server``, in another process or on another machine.
+"""
 
 from ._local import run_step
+from ._remote import Worker
 
-__all__ = ["run_step"]
+__all__ = ["Worker", "run_step"]

@@ -31,7 +31,8 @@ def free_port() -> int:
 
 
 def command(db: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "cerebelum", "server", FLOWS, "--db", db, *args]
+    return [sys.executable, "-m", "cerebelum", "server", FLOWS, "--db", db, "--dispatch", "local",
+            *args]  # fmt: skip
 
 
 def environment(token: str | None) -> dict[str, str]:

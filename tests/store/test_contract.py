@@ -257,6 +257,8 @@ async def test_a_task_is_enqueued_in_the_commit_of_its_event_and_a_failed_commit
     assert [type(e).__name__ for e in await store.history("e1")][-1] == "StepScheduled"
     [t1] = await store.tasks_in_flight(["e1", "nope"])
     assert t1 == task("t1")  # as given: ready, held by no one
+    assert await store.get_task("t1") == t1
+    assert await store.get_task("nope") is None
     clash = Write("e1", [ev.StepScheduled(seq=2, at=NOW, step="b")], updated_at=NOW,
                   tasks_enqueued=[task("t2", name="b")])  # fmt: skip
     with pytest.raises(StoreError):
@@ -343,6 +345,8 @@ async def test_a_task_is_done_in_the_commit_that_records_its_result(store):
     await store.commit([Write("e1", [result], updated_at=NOW + 11, tasks_done=[t1.id])])
     assert type((await store.history("e1"))[-1]).__name__ == "StepCompleted"
     assert [t.id for t in await store.tasks_in_flight(["e1"])] == ["t2"]
+    done = await store.get_task("t1")
+    assert done is not None and done.status == "done"
     assert [t.id for t in await claim(store, worker="w2", now=NOW + 1000)] == ["t2"]
     # a task enqueued and completed in one commit (the embedded engine's worker, quick)
     held = TaskRow(**{**vars(task("t3")), "status": "leased", "worker_id": "engine",

@@ -245,6 +245,9 @@ WHERE id = $1 AND worker_id = $2 AND status = 'leased'
 UPDATE tasks SET status = 'ready', worker_id = NULL, lease_until = NULL
 WHERE worker_id = $1 AND status = 'leased'
 
+-- get_task --
+SELECT * FROM tasks WHERE id = $1
+
 -- tasks_in_flight --
 SELECT * FROM tasks
 WHERE execution_id = ANY($1::text[]) AND status <> 'done'

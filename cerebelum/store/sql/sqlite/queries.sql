@@ -190,6 +190,9 @@ WHERE id = :id AND worker_id = :worker AND status = 'leased'
 UPDATE tasks SET status = 'ready', worker_id = NULL, lease_until = NULL
 WHERE worker_id = :worker AND status = 'leased'
 
+-- get_task --
+SELECT * FROM tasks WHERE id = ?
+
 -- tasks_in_flight --
 SELECT * FROM tasks
 WHERE execution_id IN (SELECT value FROM json_each(:ids)) AND status <> 'done'

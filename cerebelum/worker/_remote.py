@@ -1,0 +1,368 @@
+"""The remote worker: runs steps and activities handed out by a ``cerebelum server``.
+
+A :class:`Worker` registers what it hosts, long-polls for tasks, runs each in this
+process exactly as the embedded engine would (same code path, same values), and
+reports the outcome. It is built to be killed and restarted at any moment:
+
+- it heartbeats every task it holds, a third of the server's lease apart, so that a
+  task it still runs is never offered to another worker, and one it held when it died
+  is offered again (same attempt, same idempotency key) once the lease runs out;
+- a result is kept until the server acknowledges it: when the server is away, the
+  worker sends it again with backoff, and registers again when the server has
+  forgotten it (a restart);
+- :meth:`Worker.stop` (SIGTERM under ``cerebelum worker``) stops taking tasks, lets
+  the ones it holds finish and hands their results over before :meth:`Worker.run`
+  returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from cerebelum import protocol as p
+from cerebelum.code._activity import ActivityDef, declared_activities
+from cerebelum.dsl._step import Context
+from cerebelum.dsl._workflow import registered_workflows
+from cerebelum.engine._code import attempt_activity
+from cerebelum.engine._context import ActivityInfo, current_activity, current_runtime
+from cerebelum.errors import CerebelumError, InvalidRequestError
+from cerebelum.serde import decode_json
+
+from ._local import attempt_step, step_arguments
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("cerebelum.worker")
+
+T = TypeVar("T")
+
+#: The longest a worker waits between two tries to reach the server.
+MAX_BACKOFF = 5.0
+_RawMap = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+class _Refused(Exception):
+    """The server answered with an error (not a transport failure)."""
+
+    def __init__(self, status: int, type_: str, message: str) -> None:
+        super().__init__(f"{status} {type_}: {message}")
+        self.status, self.type, self.message = status, type_, message
+
+
+class Worker:
+    """Runs the steps and activities a server hands out.
+
+    Args:
+        server: the server's URL (``http://127.0.0.1:8080``).
+        workflows: the graph workflows whose steps it runs (default: every one defined in
+            this process).
+        activities: the activities it runs (default: every function decorated with
+            ``@activity`` in this process).
+        queues: the queues it takes tasks from.
+        concurrency: how many tasks it runs at once.
+        token: the server's worker token (default ``$CEREBELUM_WORKER_TOKEN``).
+        worker_id: its id (default: host, pid and a random part).
+        poll_wait: how long one poll waits for a task before asking again.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        workflows: list[Any] | None = None,
+        activities: list[Any] | None = None,
+        queues: list[str] | None = None,
+        concurrency: int = 10,
+        token: str | None = None,
+        worker_id: str | None = None,
+        poll_wait: float = 10.0,
+    ) -> None:
+        if concurrency < 1:
+            raise InvalidRequestError(f"concurrency is a whole number >= 1, not {concurrency!r}")
+        self.server = server.rstrip("/")
+        self.queues = list(queues or ["default"])
+        self.concurrency = concurrency
+        self.token = token if token is not None else os.environ.get("CEREBELUM_WORKER_TOKEN")
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.poll_wait = poll_wait
+        graphs = workflows if workflows is not None else list(registered_workflows().values())
+        self._steps: dict[str, tuple[Any, str]] = {
+            f"{wf.name}.{step}": (wf, step)
+            for wf in graphs
+            if wf.kind == "graph"
+            for step in wf.steps
+        }
+        acts = activities if activities is not None else list(declared_activities().values())
+        self._activities: dict[str, ActivityDef] = {}
+        for a in acts:
+            adef = a if isinstance(a, ActivityDef) else ActivityDef(fn=a, name=a.__name__)
+            self._activities[adef.name] = adef
+        self.lease = 30.0
+        self._running: dict[str, tuple[p.Task, asyncio.Task[None], ActivityInfo, float]] = {}
+        self._results: dict[str, p.TaskResult] = {}
+        self._reported = asyncio.Event()  # results were added, or acknowledged
+        self._stopping = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def hosts(self) -> dict[str, list[str]]:
+        """What it registers: step task names and activity names."""
+        return {"steps": sorted(self._steps), "activities": sorted(self._activities)}
+
+    def stop(self) -> None:
+        """Stop taking tasks; :meth:`run` returns once those held are done and reported."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Register, then take and run tasks until :meth:`stop`."""
+        if not self._steps and not self._activities:
+            raise CerebelumError(
+                "this worker hosts nothing: define graph workflows or @activity functions "
+                "(import their modules) before starting it"
+            )
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        limits = httpx.Limits(max_connections=self.concurrency + 4, max_keepalive_connections=8)
+        async with httpx.AsyncClient(base_url=self.server, headers=headers, limits=limits,
+                                     timeout=httpx.Timeout(10.0, read=self.poll_wait + 10)) as http:  # fmt: skip
+            self._http = http
+            await self._register()
+            helpers = [asyncio.create_task(self._sender(), name="cerebelum-worker-sender"),
+                       asyncio.create_task(self._heartbeats(), name="cerebelum-worker-heartbeats")]  # fmt: skip
+            try:
+                await self._take()
+                if self._running:
+                    logger.info("worker %s: finishing %d tasks", self.id, len(self._running))
+                    await asyncio.gather(*(t for _, t, _, _ in self._running.values()),
+                                         return_exceptions=True)  # fmt: skip
+                while self._results and not helpers[0].done():
+                    self._reported.clear()
+                    await self._reported.wait()
+            finally:
+                for helper in helpers:
+                    helper.cancel()
+                for helper in helpers:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await helper
+                self._http = None
+        logger.info("worker %s stopped", self.id)
+
+    # --- talking to the server ------------------------------------------------------------
+
+    async def _call(self, path: str, message: Any, answer: type[T]) -> T:
+        assert self._http is not None
+        response = await self._http.post(path, content=p.encode(message),
+                                         headers={"content-type": "application/json"})  # fmt: skip
+        if response.status_code >= 400:
+            try:
+                error = msgspec.json.decode(response.content)["error"]
+                type_, why = str(error["type"]), str(error["message"])
+            except Exception:
+                type_, why = "HTTPError", response.text[:200]
+            raise _Refused(response.status_code, type_, why)
+        return p.decode(response.content, answer)
+
+    async def _patiently(self, what: str, call: Any) -> Any:
+        """``await call()`` until the server answers; with backoff while it is away."""
+        delay = 0.05
+        while True:
+            try:
+                return await call()
+            except (httpx.TransportError, _Refused) as exc:
+                if isinstance(exc, _Refused) and exc.status not in (502, 503, 504):
+                    raise
+                logger.warning("worker %s: %s: the server at %s does not answer (%s); "
+                               "trying again in %.2fs", self.id, what, self.server, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    async def _register(self) -> None:
+        hosts = self.hosts
+        reg = p.Register(worker_id=self.id, steps=hosts["steps"], activities=hosts["activities"],
+                         queues=self.queues, concurrency=self.concurrency)  # fmt: skip
+        answer = await self._patiently(
+            "registering", lambda: self._call("/v1/worker/register", reg, p.Registered)
+        )
+        self.lease = answer.lease
+        logger.info("worker %s registered with %s (%d steps, %d activities)", self.id,
+                    self.server, len(reg.steps), len(reg.activities))  # fmt: skip
+
+    async def _again(self, exc: _Refused) -> None:
+        """After a refusal: register again if the server forgot us, else pass it on."""
+        if exc.status == 404 and exc.type == "UnknownWorkerError":
+            await self._register()
+        else:
+            raise exc
+
+    # --- taking tasks -----------------------------------------------------------------
+
+    async def _take(self) -> None:
+        slot_free = self._slot_free
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                room = self.concurrency - len(self._running)
+                if room <= 0:
+                    slot_free.clear()
+                    await asyncio.wait([stop, asyncio.ensure_future(slot_free.wait())],
+                                       return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                    continue
+                ask = p.Poll(worker_id=self.id, max_tasks=room, wait=self.poll_wait)
+                polling = asyncio.ensure_future(
+                    self._patiently("polling", lambda: self._call("/v1/worker/poll", ask,
+                                                                  p.PollResponse))  # fmt: skip
+                )
+                await asyncio.wait([stop, polling], return_when=asyncio.FIRST_COMPLETED)
+                if not polling.done():  # stopping: what a cut poll held is offered again later
+                    polling.cancel()
+                    with contextlib.suppress(BaseException):
+                        await polling
+                    break
+                try:
+                    answer = polling.result()
+                except _Refused as exc:
+                    await self._again(exc)
+                    continue
+                for task in answer.tasks:
+                    self._start(task)
+        finally:
+            stop.cancel()
+
+    def _start(self, task: p.Task) -> None:
+        info = ActivityInfo(task.execution_id, task.name, task.attempt, task.idempotency_key,
+                            last_heartbeat=time.monotonic())  # fmt: skip
+        if not isinstance(task.heartbeat_details, msgspec.UnsetType):
+            info.heartbeat_details = msgspec.json.decode(task.heartbeat_details)
+        running = asyncio.create_task(self._run_task(task, info), name=f"cerebelum-task-{task.task_id}")
+        self._running[task.task_id] = (task, running, info, time.monotonic())
+
+    async def _run_task(self, task: p.Task, info: ActivityInfo) -> None:
+        started = time.time()
+        try:
+            current_runtime.set(None)
+            current_activity.set(info)
+            if task.kind == "step":
+                raw, error = await self._step(task, info)
+            elif task.kind == "activity":
+                raw, error = await self._activity(task, info)
+            else:
+                raw, error = None, p.ErrorInfo(
+                    kind="exception", name="UnsupportedTask",
+                    message=f"this worker runs steps and activities, not {task.kind} tasks",
+                )  # fmt: skip
+        except asyncio.CancelledError:
+            return  # the server no longer wants it (see _heartbeats)
+        except Exception as exc:  # what the task gave could not be read: a failure of it
+            raw, error = None, p.ErrorInfo.from_exception(exc)
+        finally:
+            self._running.pop(task.task_id, None)
+            self._slot_free.set()
+        value: Any = msgspec.Raw(raw) if error is None and raw is not None else msgspec.UNSET
+        self._results[task.task_id] = p.TaskResult(
+            task_id=task.task_id, attempt=task.attempt, started_at=started, value=value,
+            error=error,
+        )  # fmt: skip
+        self._reported.set()
+
+    async def _step(self, task: p.Task, info: ActivityInfo) -> tuple[bytes | None, Any]:
+        hosted = self._steps.get(task.name)
+        if hosted is None:
+            raise CerebelumError(f"this worker does not host step {task.name!r}")
+        wf, step = hosted
+        sd = wf.steps[step]
+        given = _RawMap.decode(task.inputs)
+        inputs = decode_json(given["inputs"]) if "inputs" in given else None
+
+        def raw_of(name: str) -> bytes | None:
+            raw = given.get(name)
+            return bytes(raw) if raw is not None and bytes(raw) != b"null" else None
+
+        ctx = Context(task.execution_id, wf.name, step, task.attempt, task.iteration, inputs)
+        return await attempt_step(wf, step, ctx, lambda: step_arguments(wf, sd, inputs, raw_of),
+                                  task.start_to_close_timeout)  # fmt: skip
+
+    async def _activity(self, task: p.Task, info: ActivityInfo) -> tuple[bytes | None, Any]:
+        adef = self._activities.get(task.name)
+        if adef is None:
+            raise CerebelumError(f"this worker does not host activity {task.name!r}")
+        adef = replace(adef, timeout=task.start_to_close_timeout,
+                       heartbeat_timeout=task.heartbeat_timeout)  # fmt: skip
+        return await attempt_activity(adef, info, bytes(task.inputs))
+
+    # --- heartbeats and results ---------------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        """Heartbeat each task held longer than a third of the lease, a third apart."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            due = time.monotonic() - self.lease / 3
+            held = [(t, job, info) for t, job, info, since in list(self._running.values())
+                    if since <= due]  # fmt: skip
+            await asyncio.gather(*(self._beat(t, job, info) for t, job, info in held))
+
+    async def _beat(self, task: p.Task, job: asyncio.Task[None], info: ActivityInfo) -> None:
+        details = msgspec.Raw(p.encode(info.heartbeat_details)) if info.heartbeat_details is not None else p.NULL
+        beat = p.Heartbeat(worker_id=self.id, task_id=task.task_id, attempt=task.attempt,
+                           details=details)  # fmt: skip
+        try:
+            answer = await self._call("/v1/worker/heartbeat", beat, p.HeartbeatResponse)
+        except _Refused as exc:
+            if exc.status == 404 and exc.type == "UnknownWorkerError":
+                with contextlib.suppress(Exception):
+                    await self._register()
+            return
+        except (httpx.TransportError, msgspec.MsgspecError) as exc:
+            logger.debug("worker %s: heartbeat of %s failed: %s", self.id, task.task_id, exc)
+            return
+        if answer.cancelled:
+            logger.info("worker %s: task %s is no longer wanted: stopping it", self.id, task.task_id)
+            job.cancel()
+
+    async def _sender(self) -> None:
+        """Hand the results over, many at once; keep each until it is acknowledged."""
+        delay = 0.05
+        while True:
+            if not self._results:
+                self._reported.clear()
+                await self._reported.wait()
+                continue
+            batch = list(self._results.values())
+            report = p.Report(worker_id=self.id, results=batch)
+            try:
+                answer = await self._call("/v1/worker/report", report, p.ReportResponse)
+            except _Refused as exc:
+                if exc.status == 404 and exc.type == "UnknownWorkerError":
+                    await self._register()
+                    continue
+                if exc.status in (502, 503, 504):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_BACKOFF)
+                    continue
+                # the server will never take these: keeping them would block the rest
+                logger.error("worker %s: the server refused results %s: %s", self.id,
+                             ", ".join(r.task_id for r in batch), exc)  # fmt: skip
+                for r in batch:
+                    self._results.pop(r.task_id, None)
+                self._reported.set()
+                continue
+            except httpx.TransportError as exc:
+                logger.warning("worker %s: cannot hand %d results to %s (%s); trying again in %.2fs",
+                               self.id, len(batch), self.server, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            delay = 0.05
+            for task_id in answer.acknowledged:
+                self._results.pop(task_id, None)
+            self._reported.set()
