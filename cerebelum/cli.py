@@ -309,12 +309,30 @@ def main(ctx: click.Context, db: str | None, server: str | None, token: str | No
 
 @main.command()
 @click.argument("modules", nargs=-1, required=True, metavar="MODULE...")
-@click.option("--server", "url", envvar="CEREBELUM_SERVER", default="http://127.0.0.1:8080",
-              show_default=True, show_envvar=True, help="The server that hands out the tasks.")
-@click.option("--queue", "queues", multiple=True, default=("default",), show_default=True,
-              help="A queue to take tasks from (again for more).")
-@click.option("--concurrency", default=10, show_default=True, type=click.IntRange(min=1),
-              help="How many tasks it runs at once.")
+@click.option(
+    "--server",
+    "url",
+    envvar="CEREBELUM_SERVER",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    show_envvar=True,
+    help="The server that hands out the tasks.",
+)
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    default=("default",),
+    show_default=True,
+    help="A queue to take tasks from (again for more).",
+)
+@click.option(
+    "--concurrency",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many tasks it runs at once.",
+)
 @click.option("--token", envvar="CEREBELUM_WORKER_TOKEN", default=None, show_envvar=True,
               help="The server's worker token.")  # fmt: skip
 @click.pass_obj
@@ -785,15 +803,24 @@ def _load_workflow_module(module_name: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
-    "--token", envvar="CEREBELUM_TOKEN", default=None, show_envvar=True,
+    "--token",
+    envvar="CEREBELUM_TOKEN",
+    default=None,
+    show_envvar=True,
     help="The bearer token every client request must carry; needed off loopback.",
 )
 @click.option(
-    "--worker-token", envvar="CEREBELUM_WORKER_TOKEN", default=None, show_envvar=True,
+    "--worker-token",
+    envvar="CEREBELUM_WORKER_TOKEN",
+    default=None,
+    show_envvar=True,
     help="The bearer token workers must carry; needed off loopback.",
 )
 @click.option(
-    "--dispatch", type=click.Choice(["workers", "local"]), default="workers", show_default=True,
+    "--dispatch",
+    type=click.Choice(["workers", "local"]),
+    default="workers",
+    show_default=True,
     help="Who runs the steps and activities: 'cerebelum worker' processes, or the server itself.",
 )
 @click.option(

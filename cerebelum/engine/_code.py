@@ -33,8 +33,8 @@ from cerebelum.errors import (
     SignalTimeoutError,
     StepTimeoutError,
 )
-from cerebelum.serde import decode, decode_json, encode
 from cerebelum.protocol import ErrorInfo
+from cerebelum.serde import decode, decode_json, encode
 from cerebelum.worker._local import exception_error, unserialisable
 
 from ._code_state import WAITS, CodeState, Command

@@ -14,9 +14,9 @@ from ._state import ExecutionState, ExecutionStatus
 
 if TYPE_CHECKING:
     from cerebelum.code._activity import ActivityDef
-    from cerebelum.store import TaskRow
     from cerebelum.code._workflow import CodeWorkflow
     from cerebelum.dsl._workflow import Workflow
+    from cerebelum.store import TaskRow
 
     from ._code import WorkflowRuntime
     from ._code_state import CodeState

@@ -144,11 +144,17 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": dict(sorted(components.items())),
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "CEREBELUM_TOKEN, for clients."},
-                "workerBearer": {"type": "http", "scheme": "bearer",
-                                 "description": "CEREBELUM_WORKER_TOKEN, for workers."},
-            },  # fmt: skip
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "CEREBELUM_TOKEN, for clients.",
+                },
+                "workerBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "CEREBELUM_WORKER_TOKEN, for workers.",
+                },
+            },
         },
         "security": [{"bearer": []}],
     }

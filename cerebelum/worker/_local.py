@@ -74,7 +74,9 @@ def step_arguments(
         if p.name == "inputs":
             raw = raw_of("inputs") if declared is not Any else None
             kwargs["inputs"] = (
-                inputs if raw is None else decode(raw, declared, f"the inputs of workflow {wf.name!r}")
+                inputs
+                if raw is None
+                else decode(raw, declared, f"the inputs of workflow {wf.name!r}")
             )
             continue
         result = raw_of(p.name)
@@ -192,7 +194,10 @@ async def run_step(
         info.idempotency_key = ctx.idempotency_key
         current_activity.set(info)
     raw, error = await attempt_step(
-        wf, name, ctx, lambda: step_arguments(wf, sd, state.inputs_value, state_reader(state)),
+        wf,
+        name,
+        ctx,
+        lambda: step_arguments(wf, sd, state.inputs_value, state_reader(state)),
         sd.timeout,
     )
     return step_outcome(wf, name, attempt, raw, error)

@@ -25,6 +25,7 @@ import socket
 import time
 import uuid
 from dataclasses import replace
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -219,10 +220,8 @@ class Worker:
                                        return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
                     continue
                 ask = p.Poll(worker_id=self.id, max_tasks=room, wait=self.poll_wait)
-                polling = asyncio.ensure_future(
-                    self._patiently("polling", lambda: self._call("/v1/worker/poll", ask,
-                                                                  p.PollResponse))  # fmt: skip
-                )
+                polling = asyncio.ensure_future(self._patiently("polling", partial(
+                    self._call, "/v1/worker/poll", ask, p.PollResponse)))  # fmt: skip
                 await asyncio.wait([stop, polling], return_when=asyncio.FIRST_COMPLETED)
                 if not polling.done():  # stopping: what a cut poll held is offered again later
                     polling.cancel()
@@ -244,7 +243,9 @@ class Worker:
                             last_heartbeat=time.monotonic())  # fmt: skip
         if not isinstance(task.heartbeat_details, msgspec.UnsetType):
             info.heartbeat_details = msgspec.json.decode(task.heartbeat_details)
-        running = asyncio.create_task(self._run_task(task, info), name=f"cerebelum-task-{task.task_id}")
+        running = asyncio.create_task(
+            self._run_task(task, info), name=f"cerebelum-task-{task.task_id}"
+        )
         self._running[task.task_id] = (task, running, info, time.monotonic())
 
     async def _run_task(self, task: p.Task, info: ActivityInfo) -> None:
@@ -312,7 +313,11 @@ class Worker:
             await asyncio.gather(*(self._beat(t, job, info) for t, job, info in held))
 
     async def _beat(self, task: p.Task, job: asyncio.Task[None], info: ActivityInfo) -> None:
-        details = msgspec.Raw(p.encode(info.heartbeat_details)) if info.heartbeat_details is not None else p.NULL
+        details = (
+            msgspec.Raw(p.encode(info.heartbeat_details))
+            if info.heartbeat_details is not None
+            else p.NULL
+        )
         beat = p.Heartbeat(worker_id=self.id, task_id=task.task_id, attempt=task.attempt,
                            details=details)  # fmt: skip
         try:
@@ -326,7 +331,9 @@ class Worker:
             logger.debug("worker %s: heartbeat of %s failed: %s", self.id, task.task_id, exc)
             return
         if answer.cancelled:
-            logger.info("worker %s: task %s is no longer wanted: stopping it", self.id, task.task_id)
+            logger.info(
+                "worker %s: task %s is no longer wanted: stopping it", self.id, task.task_id
+            )
             job.cancel()
 
     async def _sender(self) -> None:

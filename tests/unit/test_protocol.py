@@ -65,8 +65,10 @@ EXAMPLES: list[Any] = [
     ),
     p.Heartbeat(worker_id="w", task_id="t", attempt=1, details=RAW),
     p.Registered(worker_id="w", lease=30.0),
-    p.Report(worker_id="w", results=[p.TaskResult(task_id="t", attempt=1, started_at=1.5,
-                                                  value=msgspec.Raw(b"1"))]),
+    p.Report(
+        worker_id="w",
+        results=[p.TaskResult(task_id="t", attempt=1, started_at=1.5, value=msgspec.Raw(b"1"))],
+    ),
     p.ReportResponse(acknowledged=["t"]),
     p.HeartbeatResponse(cancelled=True),
     p.TaskResult(task_id="t", attempt=1, value=msgspec.Raw(b"null")),
