@@ -107,6 +107,7 @@ class Dispatch(EngineBase):
     _polls: list[_Poll]
     _handing: dict[str, _Poll]
     _unclaimed: int
+    _polls_ended: bool
     _task_runs: dict[str, Run]  # the tasks still out, to the execution they belong to
 
     # --- enqueueing (in the write of the event that makes the attempt ready) -----------
@@ -227,6 +228,13 @@ class Dispatch(EngineBase):
                     reg.worker_id, len(reg.steps), len(reg.activities), ", ".join(reg.queues))  # fmt: skip
         return p.Registered(worker_id=reg.worker_id, lease=self.task_lease)
 
+    def end_polls(self) -> None:
+        """Answer every poll now, and each new one at once: the server is shutting down."""
+        self._polls_ended = True
+        for poll in self._polls:
+            if not poll.fut.done():
+                poll.fut.set_result(None)
+
     def workers(self) -> list[WorkerEntry]:
         """The workers heard from lately."""
         self._forget_workers()
@@ -251,7 +259,7 @@ class Dispatch(EngineBase):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + poll.wait
         claimed = await self._claim(worker, poll.max_tasks, force=True)
-        if claimed or poll.wait == 0:
+        if claimed or poll.wait == 0 or self._polls_ended:
             return claimed
         waiting = _Poll(worker, poll.max_tasks)
         self._polls.append(waiting)
@@ -263,7 +271,7 @@ class Dispatch(EngineBase):
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(left, CLAIM_EVERY)):
                         await asyncio.shield(waiting.fut)
-                if waiting.fut.done() or self._closing:
+                if waiting.fut.done() or self._polls_ended:
                     break
                 if waiting.room == poll.max_tasks:  # nothing handed yet: look in the store
                     self._polls.remove(waiting)

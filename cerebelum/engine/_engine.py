@@ -152,6 +152,7 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         self._handing = {}
         self._unclaimed = 0
         self._task_runs = {}
+        self._polls_ended = False
         self._open = False
         self._closing = False
 
@@ -191,9 +192,7 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         if not self._open:
             return
         self._closing = True
-        for poll in self._polls:  # answer the polls waiting: nothing more comes
-            if not poll.fut.done():
-                poll.fut.set_result(None)
+        self.end_polls()
         for run in list(self._runs.values()):
             run.cancel_tasks()
         for task in list(self._background):
@@ -535,10 +534,10 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
             self._handed_over(run, write.tasks_enqueued)
         for e in write.events:
             if isinstance(e, ev.StepStarted):
-                if not state.ended:
+                if not state.ended and e.worker == self.id:  # else a worker ran it already
                     run.launch(e.step, self._step_task(run, e.step, e.attempt))
             elif isinstance(e, ev.ActivityStarted):
-                if not state.ended:
+                if not state.ended and e.worker == self.id:
                     run.launch(
                         f"activity-{e.position}", self._activity_task(run, e.position, e.attempt)
                     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -96,6 +97,15 @@ async def serve(
         app = create_app(engine, token=token, worker_token=worker_token)
         options = {"log_level": "warning", "access_log": False, **uvicorn_options}
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options))
+        loop = asyncio.get_running_loop()
+        exit_now = server.handle_exit
+
+        def handle_exit(sig: int, frame: Any) -> None:
+            # uvicorn waits for the requests in progress: answer the workers' polls now
+            loop.call_soon_threadsafe(engine.end_polls)
+            exit_now(sig, frame)
+
+        server.handle_exit = handle_exit  # type: ignore[method-assign]
         # uvicorn restores the handlers it found and raises the signal that stopped it
         # again once it has shut down: with these in place, that ends here and the
         # engine below is closed, instead of the process dying before it is.

@@ -179,14 +179,19 @@ class Worker:
         delay = 0.05
         while True:
             try:
-                return await call()
+                answer = await call()
             except (httpx.TransportError, _Refused) as exc:
                 if isinstance(exc, _Refused) and exc.status not in (502, 503, 504):
                     raise
-                logger.warning("worker %s: %s: the server at %s does not answer (%s); "
-                               "trying again in %.2fs", self.id, what, self.server, exc, delay)  # fmt: skip
+                level = logging.WARNING if delay == 0.05 else logging.DEBUG
+                logger.log(level, "worker %s: %s: the server at %s does not answer (%s); trying "
+                           "again, up to %gs apart", self.id, what, self.server, exc, MAX_BACKOFF)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            if delay > 0.05:
+                logger.warning("worker %s: the server at %s answers again", self.id, self.server)
+            return answer
 
     async def _register(self) -> None:
         hosts = self.hosts
@@ -239,6 +244,8 @@ class Worker:
             stop.cancel()
 
     def _start(self, task: p.Task) -> None:
+        if task.task_id in self._running or task.task_id in self._results:
+            return  # offered again while it runs here, or before its result got through
         info = ActivityInfo(task.execution_id, task.name, task.attempt, task.idempotency_key,
                             last_heartbeat=time.monotonic())  # fmt: skip
         if not isinstance(task.heartbeat_details, msgspec.UnsetType):

@@ -74,3 +74,77 @@ def running_server(db: str, token: str | None = None) -> Iterator[str]:
             raise
         assert proc.returncode == 0, err
         assert "Traceback" not in err, err
+
+
+class Process:
+    """A ``cerebelum server`` or ``cerebelum worker`` process a test starts, kills, restarts."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.args, self.env = args, env
+        self.proc: subprocess.Popen[str] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL: nothing of it runs on."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.communicate(timeout=20)
+
+    def stop(self, timeout: float = 30) -> str:
+        """SIGTERM; it must exit 0 without a traceback. Its stderr."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        assert self.proc.returncode == 0, err
+        assert "Traceback" not in err, err
+        return err
+
+    def stop_quietly(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate(timeout=20)
+
+
+def wait_healthy(url: str, proc: Process, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.proc is not None
+        if proc.proc.poll() is not None:
+            pytest.fail(f"the server exited {proc.proc.returncode}: {proc.proc.stderr.read()}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not answer /healthz"
+        time.sleep(0.05)
+
+
+def server_process(db: str, module: str, port: int, *args: str,
+                   env: dict[str, str] | None = None) -> tuple[Process, str]:  # fmt: skip
+    """A server that hands its steps to workers; its URL once it answers."""
+    argv = [sys.executable, "-m", "cerebelum", "server", module, "--db", db,
+            "--port", str(port), *args]  # fmt: skip
+    proc = Process(argv, env or environment(None))
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, proc)
+    return proc, url
+
+
+def worker_process(url: str, module: str, *args: str, env: dict[str, str] | None = None) -> Process:
+    argv = [sys.executable, "-m", "cerebelum", "worker", module, "--server", url, *args]
+    return Process(argv, env or environment(None))

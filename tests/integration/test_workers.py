@@ -1,0 +1,241 @@
+"""``cerebelum server`` with ``cerebelum worker`` processes: steps and activities run apart.
+
+Every process here is real: the server and the workers are started with
+``python -m cerebelum``, and the crash tests SIGKILL them. The steps count their own
+runs in a file (tests/integration/worker_workflows.py), across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cerebelum import Client
+from cerebelum import events as ev
+from tests.integration.servers import (
+    Process,
+    environment,
+    free_port,
+    server_process,
+    wait_healthy,
+    worker_process,
+)
+
+FLOWS = "tests.integration.worker_workflows"
+LEASE = "1.5"  # seconds: a dead worker's task is offered again soon after
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    d = tmp_path / "runs"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def env(scratch):
+    e = environment(None)
+    e["WORKER_TEST_DIR"] = str(scratch)
+    return e
+
+
+@pytest.fixture
+def procs():
+    started: list[Process] = []
+    yield started
+    for proc in started:
+        proc.stop_quietly()
+
+
+def runs(scratch: Path) -> list[tuple[str, str, str, int, int]]:
+    log = scratch / "runs.log"
+    if not log.exists():
+        return []
+    out = []
+    for line in log.read_text().splitlines():
+        what, name, key, attempt, pid = line.split()
+        out.append((what, name, key, int(attempt), int(pid)))
+    return out
+
+
+async def until(predicate, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+def start_server(procs, db, env, *args):
+    proc, url = server_process(db, FLOWS, free_port(), "--task-lease", LEASE, *args, env=env)
+    procs.append(proc)
+    return proc, url
+
+
+def start_worker(procs, url, env, *args):
+    proc = worker_process(url, FLOWS, *args, env=env)
+    procs.append(proc)
+    return proc
+
+
+def workers_of(history) -> dict[str, str]:
+    return {e.step: e.worker for e in history if isinstance(e, ev.StepStarted)}
+
+
+async def test_steps_split_between_two_workers_by_queue(store_url, env, procs, scratch):
+    server, url = start_server(procs, store_url, env)
+    left = start_worker(procs, url, env, "--queue", "left")
+    right = start_worker(procs, url, env, "--queue", "right")
+    async with Client(url) as client:
+        handles = [await client.start("split", {"n": i}, id=f"split-{i}") for i in range(20)]
+        results = [await h.result(timeout=30) for h in handles]
+        assert [r.output for r in results] == [{"n": (i + 1) * 2} for i in range(20)]
+        ran = workers_of(await client.history("split-3"))
+    assert ran["first"] != ran["second"]
+    pids = {
+        name: {pid for _, n, _, _, pid in runs(scratch) if n == name}
+        for name in ("first", "second")
+    }
+    assert pids == {"first": {left.pid}, "second": {right.pid}}
+    assert Counter(n for _, n, _, _, _ in runs(scratch)) == {"first": 20, "second": 20}
+    left.stop(), right.stop(), server.stop()
+
+
+async def test_a_killed_worker_s_step_runs_again_on_the_other_with_the_same_key(
+    store_url, env, procs, scratch
+):
+    server, url = start_server(procs, store_url, env)
+    a = start_worker(procs, url, env)
+    async with Client(url) as client:
+        handle = await client.start("holding", {"n": 7}, id="hold-1")
+        await until(lambda: any(w == "start" and n == "hold" for w, n, *_ in runs(scratch)))
+        [(_, _, key, attempt, pid)] = [r for r in runs(scratch) if r[1] == "hold"]
+        assert pid == a.pid
+        b = start_worker(procs, url, env)
+        a.kill()  # mid-step: its lease runs out, and the task goes to b
+        await until(lambda: any(r[1] == "hold" and r[4] == b.pid for r in runs(scratch)))
+        (scratch / "release").touch()
+        result = await handle.result(timeout=30)
+        assert (result.status, result.output) == ("completed", {"n": 107})
+        history = await client.history("hold-1")
+    holds = [r for r in runs(scratch) if r[1] == "hold"]
+    assert [(w, k, at, p) for w, _, k, at, p in holds] == [
+        ("start", key, attempt, a.pid), ("start", key, attempt, b.pid), ("done", key, attempt, b.pid)
+    ]  # fmt: skip
+    done = Counter(n for w, n, *_ in runs(scratch) if w == "done")
+    assert done == {"prepare": 1, "hold": 1, "finish": 1}  # no completed step twice
+    assert workers_of(history)["hold"].split(":")[1] == str(b.pid)
+    b.stop(), server.stop()
+
+
+async def test_a_result_held_while_the_server_is_down_is_handed_over_after_its_restart(
+    sqlite_url, env, procs, scratch
+):
+    port = free_port()
+    server, url = server_process(sqlite_url, FLOWS, port, "--task-lease", "30", env=env)
+    procs.append(server)
+    worker = start_worker(procs, url, env)
+    async with Client(url) as client:
+        await client.start("holding", {"n": 1}, id="hold-2")
+    await until(lambda: any(r[0] == "start" and r[1] == "hold" for r in runs(scratch)))
+    server.kill()
+    (scratch / "release").touch()  # the step ends while nobody can take its result
+    await until(lambda: any(r[0] == "done" and r[1] == "hold" for r in runs(scratch)))
+    await asyncio.sleep(0.5)  # the worker tries, fails, and keeps the result
+    server.start()
+    wait_healthy(url, server)
+    async with Client(url) as client:
+        result = await client.result("hold-2", timeout=30)
+    assert (result.status, result.output) == ("completed", {"n": 101})
+    done = Counter(n for w, n, *_ in runs(scratch) if w == "done")
+    assert done == {"prepare": 1, "hold": 1, "finish": 1}
+    worker.stop(), server.stop()
+
+
+async def test_a_code_workflow_s_activity_finishes_on_the_other_worker(
+    store_url, env, procs, scratch
+):
+    server, url = start_server(procs, store_url, env)
+    a = start_worker(procs, url, env)
+    async with Client(url) as client:
+        handle = await client.start("shouting", "hey", id="shout-1")
+        await until(lambda: any(r[1] == "slow_upper" for r in runs(scratch)))
+        b = start_worker(procs, url, env)
+        a.kill()
+        await until(lambda: any(r[1] == "slow_upper" and r[4] == b.pid for r in runs(scratch)))
+        (scratch / "release").touch()
+        result = await handle.result(timeout=30)
+    assert (result.status, result.output) == ("completed", "HEY!")
+    keys = {r[2] for r in runs(scratch) if r[1] == "slow_upper"}
+    assert keys == {"shout-1:0"}
+    b.stop(), server.stop()
+
+
+async def test_failures_cross_as_data_retry_and_route_by_exception_type(sqlite_url, env, procs):
+    server, url = start_server(procs, sqlite_url, env)
+    worker = start_worker(procs, url, env)
+    async with Client(url) as client:
+        flaky = await client.execute("payment", {"card": "flaky"})
+        declined = await client.execute("payment", {"card": "declined"})
+        history = await client.history(declined.id)
+    assert (flaky.status, flaky.output) == ("completed", {"charged": True})
+    assert (declined.status, declined.output) == ("completed", {"declined": "declined"})
+    [failed] = [e for e in history if isinstance(e, ev.StepFailed)]
+    assert failed.error["type"] == "tests.integration.worker_workflows.CardDeclined"
+    assert failed.error["cause"]["name"] == "KeyError"  # the cause chain crossed too
+    assert "insufficient funds" in failed.error["traceback"]
+    assert failed.retryable is False  # non_retryable, by name
+    worker.stop(), server.stop()
+
+
+async def test_sigterm_finishes_the_tasks_a_worker_holds_before_it_exits(
+    sqlite_url, env, procs, scratch
+):
+    server, url = start_server(procs, sqlite_url, env)
+    worker = start_worker(procs, url, env)
+    async with Client(url) as client:
+        handle = await client.start("holding", {"n": 2}, id="hold-3")
+        await until(lambda: any(r[0] == "start" and r[1] == "hold" for r in runs(scratch)))
+        assert worker.proc is not None
+        worker.proc.terminate()
+        await asyncio.sleep(0.3)
+        assert worker.proc.poll() is None  # still finishing the step it holds
+        (scratch / "release").touch()
+        await until(lambda: worker.proc.poll() is not None)
+        worker.stop()  # exited 0, no traceback
+        status = await client.status("hold-3")
+        assert [s.status for s in status.steps][:2] == ["completed", "completed"]
+        assert status.status == "running"  # finish waits for a worker: nobody runs it
+        again = start_worker(procs, url, env)
+        assert (await handle.result(timeout=30)).output == {"n": 102}
+    again.stop(), server.stop()
+
+
+async def test_worker_endpoints_want_the_worker_token_and_refuse_bad_requests(
+    sqlite_url, procs, env
+):
+    env = {**env, "CEREBELUM_WORKER_TOKEN": "w-secret"}
+    server, url = start_server(procs, sqlite_url, env)
+    reg = {"worker_id": "w1", "steps": ["holding.hold"], "queues": ["default"]}
+    async with httpx.AsyncClient(base_url=url) as http:
+        assert (await http.post("/v1/worker/register", json=reg)).status_code == 401
+        auth = {"authorization": "Bearer w-secret"}
+        bad = await http.post("/v1/worker/register", json={**reg, "concurrency": 0}, headers=auth)
+        assert bad.status_code == 422
+        assert bad.json()["error"]["field"] == "concurrency"
+        unknown = await http.post("/v1/worker/poll", json={"worker_id": "nobody", "wait": 0},
+                                  headers=auth)  # fmt: skip
+        assert (unknown.status_code, unknown.json()["error"]["type"]) == (404, "UnknownWorkerError")
+        ok = await http.post("/v1/worker/register", json=reg, headers=auth)
+        assert ok.status_code == 200 and ok.json()["lease"] == float(LEASE)
+        two = {
+            "worker_id": "w1",
+            "results": [{"task_id": "t", "attempt": 1, "value": 1, "error": {"name": "E"}}],
+        }
+        refused = await http.post("/v1/worker/report", json=two, headers=auth)
+        assert refused.status_code == 422 and "exactly one of" in refused.json()["error"]["message"]
+        poll = await http.post("/v1/worker/poll", json={"worker_id": "w1", "wait": 0}, headers=auth)
+        assert poll.json().get("tasks", []) == []
+    server.stop()
