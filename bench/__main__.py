@@ -38,6 +38,10 @@ SYSTEMS = [
     ("cerebelum", "code", "sqlite", "Cerebelum code"),
     ("cerebelum", "graph", "postgres", "Cerebelum graph"),
     ("cerebelum", "code", "postgres", "Cerebelum code"),
+    ("cerebelum_remote", "graph", "sqlite", "Cerebelum graph, remote workers"),
+    ("cerebelum_remote", "code", "sqlite", "Cerebelum code, remote workers"),
+    ("cerebelum_remote", "graph", "postgres", "Cerebelum graph, remote workers"),
+    ("cerebelum_remote", "code", "postgres", "Cerebelum code, remote workers"),
     ("dbos", "code", "sqlite", "DBOS"),
     ("dbos", "code", "postgres", "DBOS"),
     ("temporal", "code", "dev-server", "Temporal"),
@@ -48,7 +52,8 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="smaller counts: under 5 minutes")
     p.add_argument("--smoke", action="store_true", help="tiny counts: a check that it runs")
-    p.add_argument("--systems", default="cerebelum,dbos,temporal", help="comma-separated")
+    p.add_argument("--systems", default="cerebelum,cerebelum_remote,dbos,temporal",
+                   help="comma-separated")  # fmt: skip
     p.add_argument("--stores", default="sqlite,postgres,dev-server", help="comma-separated")
     p.add_argument("--workloads", default=",".join(workloads.WORKLOADS), help="comma-separated")
     p.add_argument(
@@ -167,13 +172,15 @@ def main() -> int:
         if system not in chosen or store not in stores:
             continue
         base = {"system": label, "store": store}
-        why = importlib.import_module(f"bench.systems.{system}").available(store)
+        module = importlib.import_module(f"bench.systems.{system}")
+        why = module.available(store)
         if why:
             records.append({**base, "workload": "*", "skipped": why})
             print(f"{label} on {store}: skipped ({why})", file=sys.stderr)
             continue
         print(f"{label} on {store} ...", file=sys.stderr, flush=True)
-        plain = [w for w in wanted if w != "recovery"]
+        measured = getattr(module, "WORKLOADS", workloads.WORKLOADS)
+        plain = [w for w in wanted if w != "recovery" and w in measured]
         try:
             with database(store, system) as db_url:
                 spec = {"system": system, "flavour": flavour, "store": store,
@@ -183,7 +190,7 @@ def main() -> int:
             got, problem = [], f"{type(exc).__name__}: {exc}"
         if problem and not any("error" in r for r in got):
             got.append({"workload": "*", "error": problem})
-        if "recovery" in wanted:
+        if "recovery" in wanted and "recovery" in measured:
             with database(store, system) as db_url:
                 got.append(run_recovery(system, flavour, db_url, counts["recovery"]))
         for r in got:

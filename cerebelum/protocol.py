@@ -598,12 +598,23 @@ class Report(_FromWorker, frozen=True, kw_only=True):
 
     worker_id: Annotated[Name, _doc("As registered.")]
     results: Annotated[list[TaskResult], Meta(min_length=1), _doc("The results, any order.")]
+    max_tasks: Annotated[
+        int,
+        Meta(ge=0),
+        _doc(
+            "How many new tasks the worker takes in the answer: those these results make "
+            "ready (the next step of the same execution, say) come back at once, without "
+            "a poll. 0: none."
+        ),
+    ] = 0
 
 
 class ReportResponse(_FromEngine, frozen=True, kw_only=True):
-    """Which results are recorded (or were not wanted): the worker may forget those."""
+    """Which results are recorded (or were not wanted): the worker may forget those; and
+    the tasks it takes now, leased to it, as a :class:`PollResponse` has them."""
 
     acknowledged: Annotated[list[str], _doc("Task ids the worker may forget.")] = []
+    tasks: Annotated[list[Task], _doc("At most `max_tasks`: the worker runs these too.")] = []
 
 
 Message = (

@@ -98,10 +98,12 @@ def graph_fanout(width: int) -> Any:
 # --- code workflows --------------------------------------------------------------------------
 
 
+@activity  # declared: a remote worker finds it by its name
 async def plus_one(x: int) -> int:
     return x + 1
 
 
+@activity
 async def same(i: int) -> int:
     return i
 

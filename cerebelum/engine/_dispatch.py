@@ -258,7 +258,9 @@ class Dispatch(EngineBase):
         worker = self._worker(poll.worker_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + poll.wait
-        claimed = await self._claim(worker, poll.max_tasks, force=True)
+        # the store, only when it may hold what nobody handed over: tasks enqueued while no
+        # poll waited, or (once a second below) leases that ran out and other servers' tasks
+        claimed = await self._claim(worker, poll.max_tasks, force=poll.wait == 0)
         if claimed or poll.wait == 0 or self._polls_ended:
             return claimed
         waiting = _Poll(worker, poll.max_tasks)
@@ -281,12 +283,8 @@ class Dispatch(EngineBase):
                     self._polls.append(waiting)
         finally:
             if waiting in self._polls:
-                self._polls.remove(waiting)
-        if len(waiting.tasks) < waiting.reserved:  # leased in a write still committing
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.task_lease):
-                    await asyncio.shield(waiting.fut)
-        return waiting.tasks
+                self._polls.remove(waiting)  # from here on, nothing more is leased to it
+        return await self._collect(waiting)
 
     async def _claim(self, worker: WorkerEntry, limit: int, force: bool) -> list[p.Task]:
         if not force and self._unclaimed <= 0:
@@ -336,11 +334,35 @@ class Dispatch(EngineBase):
     # --- results ---------------------------------------------------------------------------
 
     async def report(self, report: p.Report) -> p.ReportResponse:
-        """Record the results a worker hands back; the ids it may forget."""
+        """Record the results a worker hands back; the ids it may forget, and the tasks
+        (up to ``max_tasks``) these results made ready, leased to it."""
         self._require_open()
         worker = self._worker(report.worker_id)
-        outcomes = await asyncio.gather(*(self._take_result(worker.id, r) for r in report.results))
-        return p.ReportResponse(acknowledged=[i for i in outcomes if i is not None])
+        taking = None
+        if report.max_tasks and not self._polls_ended:
+            taking = _Poll(worker, report.max_tasks)
+            self._polls.insert(0, taking)  # before its long poll: the next step goes back here
+        try:
+            outcomes = await asyncio.gather(
+                *(self._take_result(worker.id, r) for r in report.results)
+            )
+        finally:
+            if taking is not None and taking in self._polls:
+                self._polls.remove(taking)
+        tasks = await self._collect(taking) if taking is not None else []
+        return p.ReportResponse(acknowledged=[i for i in outcomes if i is not None], tasks=tasks)
+
+    async def _collect(self, poll: _Poll) -> list[p.Task]:
+        """The tasks leased to ``poll`` (no longer offered more), once their writes commit."""
+        loop = asyncio.get_running_loop()
+        while len(poll.tasks) < poll.reserved:
+            poll.fut = loop.create_future()
+            try:
+                async with asyncio.timeout(self.task_lease):
+                    await asyncio.shield(poll.fut)
+            except TimeoutError:
+                break
+        return poll.tasks
 
     async def _take_result(self, worker_id: str, result: p.TaskResult) -> str | None:
         held = self._task_runs.get(result.task_id)  # the common case: a task of our own

@@ -150,7 +150,7 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         self._workers = {}
         self._polls = []
         self._handing = {}
-        self._unclaimed = 0
+        self._unclaimed = 1  # the store may hold ready tasks from before this engine opened
         self._task_runs = {}
         self._polls_ended = False
         self._open = False

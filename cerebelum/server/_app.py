@@ -9,6 +9,7 @@ exception the engine would.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import re
@@ -272,7 +273,8 @@ def create_app(
                                 f"code workflow {wf.name!r} takes `args` and `kwargs`, not `input`",
                                 field="input", workflow=wf.name)  # fmt: skip
             args = tuple(body.args)
-        existed = body.id is not None and await engine.store.get(body.id) is not None
+        before = await engine.store.get(body.id) if body.id is not None else None
+        existed = before is not None
         try:
             handle = await engine.start(wf, *args, id=body.id, **body.kwargs)
         except errors.InvalidRequestError as exc:
@@ -281,8 +283,13 @@ def create_app(
             field = "kwargs" if body.kwargs and not body.args else "args"
             raise HTTPError(422, "InvalidRequestError", exc.message, field=field,
                             workflow=wf.name) from None  # fmt: skip
-        info = await engine.status(handle.id)
-        return _json(m.Started(id=handle.id, workflow=wf.name, status=info.status),
+        status = before.status if before is not None else "running"
+        done = None
+        if body.wait > 0:
+            with contextlib.suppress(TimeoutError):
+                done = _result_view(await engine.result(handle.id, timeout=body.wait))
+                status = done.status
+        return _json(m.Started(id=handle.id, workflow=wf.name, status=status, result=done),
                      200 if existed else 201)  # fmt: skip
 
     async def list_(request: Request) -> Response:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 from cerebelum.errors import CerebelumError
 
 from ._app import create_app
 
-__all__ = ["check_bind", "serve"]
+__all__ = ["check_bind", "serve", "serving"]
 
 logger = logging.getLogger("cerebelum.server")
 
@@ -122,6 +125,39 @@ async def serve(
     finally:
         await engine.close()
         logger.info("engine %s closed", engine.id)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    engine: Any, *, token: str | None = None, worker_token: str | None = None
+) -> AsyncIterator[str]:
+    """Serve the open ``engine`` on a free port of 127.0.0.1 in this process; yields its URL.
+
+    For tests of code that talks to a server through :class:`cerebelum.Client`, or runs
+    a :class:`cerebelum.worker.Worker`, without a second process::
+
+        async with Engine() as engine, serving(engine) as url:
+            async with Client(url) as client: ...
+    """
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(engine, token=token, worker_token=worker_token)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="cerebelum-serving")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # it could not start: say why
+            await asyncio.sleep(0.005)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        engine.end_polls()
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 def _ignore(signum: int, frame: Any) -> None:

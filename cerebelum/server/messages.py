@@ -63,6 +63,14 @@ class StartRequest(_Request, frozen=True, kw_only=True):
     id: Annotated[
         str | None, _doc("The execution's id; starting an id that exists returns that execution.")
     ] = None
+    wait: Annotated[
+        float,
+        Meta(ge=0, le=60),
+        _doc(
+            "Seconds to wait for the execution to end before answering: when it ends in "
+            "time, the answer carries its `result` (start and result in one request)."
+        ),
+    ] = 0
 
 
 class ApprovalRequest(_Request, frozen=True, kw_only=True):
@@ -94,6 +102,9 @@ class Started(_Response, frozen=True, kw_only=True):
     id: str
     workflow: str
     status: str
+    result: Annotated[
+        ResultView | None, _doc("How it ended, when it ended within the request's `wait`.")
+    ] = None
 
 
 class ExecutionErrorView(_Response, frozen=True, kw_only=True):

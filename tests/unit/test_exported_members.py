@@ -16,7 +16,7 @@ def test_the_public_names_are_pinned():
 
 
 def test_the_server_package_exports():
-    assert cerebelum.server.__all__ == ["check_bind", "create_app", "serve"]
+    assert cerebelum.server.__all__ == ["check_bind", "create_app", "serve", "serving"]
     for name in cerebelum.server.__all__:
         assert callable(getattr(cerebelum.server, name))
 
