@@ -66,6 +66,14 @@ EXPECTED: dict[str, list[str]] = {
         "'charged': True",
         "provider calls: 5, charges made: 2",
     ],
+    "remote_workers": [
+        "it waits for the manager; approving",
+        "-> completed: {'emailed': 'R-",
+        "'amount': 120}",
+        "look_up_order   ran on the worker of queue 'default'",
+        "refund_card     ran on the worker of queue 'payments'",
+        "email_customer  ran on the worker of queue 'default'",
+    ],
     "crash_recovery": [
         "with SIGKILL during 'upload'",
         "after the restart: completed, output '1000 rows uploaded'",
