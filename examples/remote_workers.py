@@ -65,55 +65,59 @@ def free_port() -> int:
 
 
 async def main() -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    db = os.environ.get("CEREBELUM_DB", "cerebelum.db")
-    cli = [sys.executable, "-m", "cerebelum"]
-    logs = tempfile.TemporaryFile("w+")  # what the processes say: shown if anything fails
-    run = {"stdout": logs, "stderr": logs, "env": {**os.environ, "PYTHONPATH": str(HERE.parent)}}
-    procs = [subprocess.Popen([*cli, "server", str(HERE), "--db", db, "--port", str(port)], **run)]
-    procs += [
-        subprocess.Popen([*cli, "worker", str(HERE), "--server", url, "--queue", queue], **run)
-        for queue in ("default", "payments")
-    ]
-    try:
-        async with Client(url) as client:
-            deadline = time.monotonic() + 30
-            while True:  # the server is up once it answers
-                try:
-                    await client.list(limit=1)
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.05)
-            order = f"R-{int(time.time() * 1000) % 100000}"
-            handle = await client.start("refund", {"order": order}, id=f"refund-{order}")
-            print(f"started {handle.id} through {url}")
-            while (await handle.status()).status != "waiting":
-                await asyncio.sleep(0.02)
-            print("it waits for the manager; approving")
-            await client.approve(handle.id, "manager", data={"by": "ann"})
-            result = await handle.result(timeout=30)
-            print(f"-> {result.status}: {result.output}")
-            history = await handle.history()
-            ran = {e.step: e.worker for e in history if isinstance(e, StepStarted)}
-            pids = {name: worker.split(":")[1] for name, worker in ran.items()}
-            worker_of = {
-                str(p.pid): q for p, q in zip(procs[1:], ("default", "payments"), strict=True)
-            }
-            for name, pid in pids.items():
-                print(f"   {name:<15} ran on the worker of queue {worker_of.get(pid, '?')!r}")
-    except BaseException:
-        logs.seek(0)
-        print(logs.read(), file=sys.stderr)
-        raise
-    finally:
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=30)
-        logs.close()
+    # what the processes say goes to a file, shown only if anything fails
+    with tempfile.TemporaryFile("w+") as logs:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        db = os.environ.get("CEREBELUM_DB", "cerebelum.db")
+        cli = [sys.executable, "-m", "cerebelum"]
+        env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+        server = [*cli, "server", str(HERE), "--db", db, "--port", str(port)]
+        workers = [[*cli, "worker", str(HERE), "--server", url, "--queue", queue]
+                   for queue in ("default", "payments")]  # fmt: skip
+        procs = [subprocess.Popen(argv, stdout=logs, stderr=logs, env=env)
+                 for argv in (server, *workers)]  # fmt: skip
+        try:
+            await refund_one(
+                url,
+                {str(p.pid): q for p, q in zip(procs[1:], ("default", "payments"), strict=True)},
+            )
+        except BaseException:
+            logs.seek(0)
+            print(logs.read(), file=sys.stderr)
+            raise
+        finally:
+            for proc in reversed(procs):
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(timeout=30)
+
+
+async def refund_one(url: str, queue_of: dict[str, str]) -> None:
+    async with Client(url) as client:
+        deadline = time.monotonic() + 30
+        while True:  # the server is up once it answers
+            try:
+                await client.list(limit=1)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        order = f"R-{int(time.time() * 1000) % 100000}"
+        handle = await client.start("refund", {"order": order}, id=f"refund-{order}")
+        print(f"started {handle.id} through {url}")
+        while (await handle.status()).status != "waiting":
+            await asyncio.sleep(0.02)
+        print("it waits for the manager; approving")
+        await client.approve(handle.id, "manager", data={"by": "ann"})
+        result = await handle.result(timeout=30)
+        print(f"-> {result.status}: {result.output}")
+        history = await handle.history()
+        for e in history:
+            if isinstance(e, StepStarted):  # its worker: host:pid:random
+                queue = queue_of.get(e.worker.split(":")[1], "?")
+                print(f"   {e.step:<15} ran on the worker of queue {queue!r}")
 
 
 if __name__ == "__main__":
