@@ -826,12 +826,16 @@ def _load_workflow_module(module_name: str) -> None:
 @click.option(
     "--task-lease", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
     help="Seconds a task stays a worker's without a heartbeat before another worker gets it.",
+)
+@click.option(
+    "--lease", type=click.FloatRange(min=0, min_open=True), default=15.0, show_default=True,
+    help="Seconds after which another server takes over the executions of a silent one.",
 )  # fmt: skip
 @_db_option
 @click.pass_obj
 def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
            token: str | None, worker_token: str | None, dispatch: str,
-           task_lease: float) -> None:  # fmt: skip
+           task_lease: float, lease: float) -> None:  # fmt: skip
     """Serve the HTTP API (docs/server.md) until SIGINT or SIGTERM.
 
     Imports the MODULEs (or path/to/file.py) that define the workflows and opens an
@@ -851,7 +855,7 @@ def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
         _load_workflow_module(module_name)
     _run(settings, serve(settings.db, host=host, port=port, token=token or None,
                          worker_token=worker_token or None, dispatch=dispatch,
-                         task_lease=task_lease))  # fmt: skip
+                         task_lease=task_lease, lease=lease))  # fmt: skip
 
 
 @main.command()

@@ -65,6 +65,7 @@ async def serve(
     workflows: list[Any] | None = None,
     dispatch: str = "workers",
     task_lease: float = 30.0,
+    lease: float = 15.0,
     **uvicorn_options: Any,
 ) -> None:
     """Open an engine on ``store``, serve its HTTP API until SIGINT/SIGTERM, close it.
@@ -81,6 +82,8 @@ async def serve(
         dispatch: ``"workers"``: steps and activities are tasks for ``cerebelum worker``
             processes; ``"local"``: the server runs them itself.
         task_lease: seconds a task stays a worker's without a heartbeat.
+        lease: seconds after its last heartbeat when another server (on PostgreSQL) takes
+            this one's executions over.
         uvicorn_options: passed to ``uvicorn.Config`` (``ssl_certfile``, ``ssl_keyfile``...).
 
     Raises:
@@ -94,7 +97,9 @@ async def serve(
     if worker_token is None:
         worker_token = os.environ.get("CEREBELUM_WORKER_TOKEN") or None
     check_bind(host, token, worker_token, dispatch)
-    engine = Engine(store, workflows=workflows, dispatch=dispatch, task_lease=task_lease)
+    engine = Engine(
+        store, workflows=workflows, dispatch=dispatch, task_lease=task_lease, lease=lease
+    )
     await engine.open()
     try:
         app = create_app(engine, token=token, worker_token=worker_token)

@@ -239,3 +239,31 @@ async def test_worker_endpoints_want_the_worker_token_and_refuse_bad_requests(
         poll = await http.post("/v1/worker/poll", json={"worker_id": "w1", "wait": 0}, headers=auth)
         assert poll.json().get("tasks", []) == []
     server.stop()
+
+
+async def test_two_servers_on_one_postgres_one_killed_the_other_finishes_everything(
+    postgres_url, env, procs, scratch
+):
+    a, url_a = start_server(procs, postgres_url, env, "--lease", "2")
+    b, url_b = start_server(procs, postgres_url, env, "--lease", "2")
+    start_worker(procs, url_a, env)
+    start_worker(procs, url_b, env)
+    async with Client(url_a) as client:
+        ids = [(await client.start("napping", {"n": i}, id=f"nap-{i}")).id for i in range(30)]
+    await until(lambda: sum(r[0] == "done" for r in runs(scratch)) >= 10)
+    a.kill()  # its executions and the tasks it handed out go on through b
+    killed_at = time.time()
+    async with Client(url_b) as client:
+        results = [await client.result(i, timeout=60) for i in ids]
+        histories = [await client.history(i) for i in ids]
+    assert [(r.status, r.output) for r in results] == [
+        ("completed", {"n": i * 10}) for i in range(30)
+    ]
+    for history in histories:
+        done = Counter(e.step for e in history if isinstance(e, ev.StepCompleted))
+        assert done == {"nap_a": 1, "nap_b": 1}
+    before = [f"{i}:{e.step}" for i, h in zip(ids, histories, strict=True) for e in h
+              if isinstance(e, ev.StepCompleted) and e.at < killed_at]  # fmt: skip
+    starts = Counter(key for what, _, key, _, _ in runs(scratch) if what == "start")
+    assert before and all(starts[key] == 1 for key in before)  # recorded: never run again
+    b.stop()

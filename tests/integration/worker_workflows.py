@@ -110,3 +110,24 @@ async def slow_upper(text: str) -> str:
 async def shouting(text: str) -> str:
     loud = await activity(slow_upper, text)
     return f"{loud}!"
+
+
+@step
+async def nap_a(context, inputs):
+    mark("start", "nap_a", context.idempotency_key, context.attempt)
+    await asyncio.sleep(0.2)
+    mark("done", "nap_a", context.idempotency_key, context.attempt)
+    return {"n": inputs["n"]}
+
+
+@step
+async def nap_b(context, nap_a):
+    mark("start", "nap_b", context.idempotency_key, context.attempt)
+    await asyncio.sleep(0.2)
+    mark("done", "nap_b", context.idempotency_key, context.attempt)
+    return {"n": nap_a["n"] * 10}
+
+
+@workflow
+def napping(wf):
+    wf.timeline(nap_a >> nap_b)
