@@ -8,6 +8,7 @@ runs in a file (tests/integration/worker_workflows.py), across processes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
