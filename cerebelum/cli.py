@@ -824,7 +824,10 @@ def _load_workflow_module(module_name: str) -> None:
     help="Who runs the steps and activities: 'cerebelum worker' processes, or the server itself.",
 )
 @click.option(
-    "--task-lease", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+    "--task-lease",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
     help="Seconds a task stays a worker's without a heartbeat before another worker gets it.",
 )
 @click.option(

@@ -263,28 +263,32 @@ class Dispatch(EngineBase):
         claimed = await self._claim(worker, poll.max_tasks, force=poll.wait == 0)
         if claimed or poll.wait == 0 or self._polls_ended:
             return claimed
-        waiting = _Poll(worker, poll.max_tasks)
-        self._polls.append(waiting)
-        try:
-            while True:
-                left = deadline - loop.time()
-                if left <= 0:
-                    break
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                return []
+            waiting = _Poll(worker, poll.max_tasks)
+            self._polls.append(waiting)
+            try:  # until a task is handed over, another server says it enqueued some, or a while
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(left, CLAIM_EVERY)):
                         await asyncio.shield(waiting.fut)
-                if waiting.fut.done() or self._polls_ended:
-                    break
-                if waiting.room == poll.max_tasks:  # nothing handed yet: look in the store
-                    self._polls.remove(waiting)
-                    claimed = await self._claim(worker, poll.max_tasks, force=True)
-                    if claimed:
-                        return claimed
-                    self._polls.append(waiting)
-        finally:
-            if waiting in self._polls:
-                self._polls.remove(waiting)  # from here on, nothing more is leased to it
-        return await self._collect(waiting)
+            finally:
+                if waiting in self._polls:
+                    self._polls.remove(waiting)  # from here on, nothing more is leased to it
+            if waiting.reserved:
+                return await self._collect(waiting)
+            if self._polls_ended:
+                return []
+            claimed = await self._claim(worker, poll.max_tasks, force=True)
+            if claimed:
+                return claimed
+
+    def _tasks_elsewhere(self) -> None:
+        """Another server enqueued tasks: the polls waiting here look in the store now."""
+        for poll in self._polls:
+            if not poll.reserved and not poll.fut.done():
+                poll.fut.set_result(None)
 
     async def _claim(self, worker: WorkerEntry, limit: int, force: bool) -> list[p.Task]:
         if not force and self._unclaimed <= 0:

@@ -153,6 +153,8 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         self._unclaimed = 1  # the store may hold ready tasks from before this engine opened
         self._task_runs = {}
         self._polls_ended = False
+        self._poke = asyncio.Event()  # a notice came: the poller looks now
+        self._wanted: set[str] = set()
         self._open = False
         self._closing = False
 
@@ -173,6 +175,7 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         try:
             await self.store.lock()
             await self.store.heartbeat(self.id, self._wall.timestamp(), self._info())
+            await self.store.listen(self.id, self._notice)
         except BaseException:
             await self.store.close()
             raise
@@ -634,10 +637,38 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
 
     # --- other processes: the inbox, and executions left by dead engines -------------------
 
+    def _notice(self, kind: str, sender: str) -> None:
+        """What another process committed that this engine should act on at once (the
+        store's NOTIFYs on PostgreSQL); the poller looks at everything anyway, once per
+        ``poll_interval``, should a notice be lost."""
+        if kind == "tasks":
+            self._tasks_elsewhere()
+        elif kind in ("inbox", "listening") or (kind == "ended" and self._watched):
+            self._wanted.add(kind)
+            self._poke.set()
+
     async def _poller(self) -> None:
         last_beat = last_look = self._wall.timestamp()
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.poll_interval
         while True:
-            await asyncio.sleep(self.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, due - loop.time())):
+                    await self._poke.wait()
+            self._poke.clear()
+            wanted, self._wanted = self._wanted, set()
+            if loop.time() < due and "listening" not in wanted:  # a notice: only what it is about
+                try:
+                    if "inbox" in wanted:
+                        await self._take_requests()
+                    if "ended" in wanted:
+                        await self._poll_watched()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    logger.debug("engine %s: acting on a notice failed: %s", self.id, exc)
+                continue
+            due = loop.time() + self.poll_interval
             try:
                 now = self._wall.timestamp()
                 if not self.store.exclusive and now - last_look >= _NEIGHBOURS_EVERY:

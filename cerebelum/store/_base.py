@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import builtins  # list[...] in a class with a method list() would name the method
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,6 +332,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def task_counts(self, now: float) -> dict[str, TaskCounts]:
         """Unfinished tasks by queue: ready, delayed, leased (queues with none are left out)."""
+
+    async def listen(self, me: str, notice: Callable[[str, str], None]) -> None:  # noqa: B027
+        """Call ``notice(kind, sender)`` when another process commits what this one may want
+        at once: ``tasks`` (ready for workers), ``inbox`` (a request), ``ended`` (an
+        execution ended). ``me`` names this process in its own commits, which it is not
+        told about. A store that only one process writes (SQLite) has nothing to say.
+        """
 
     async def lock(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Become the only engine on this store, where the store needs that (SQLite)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins  # list[...] in a class with a method list() would name the method
+import contextlib
 import functools
 import logging
 import re
@@ -142,6 +143,8 @@ class PostgresStore(Store):
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self._pool: Any = None
+        self._me = ""  # who this process is, in the NOTIFYs of its commits
+        self._listening: asyncio.Task[None] | None = None
 
     # --- connecting --------------------------------------------------------------
 
@@ -176,7 +179,49 @@ class PostgresStore(Store):
             await self.close()
             raise
 
+    async def listen(self, me: str, notice: Callable[[str, str], None]) -> None:
+        self._me = me
+        if self._listening is None:
+            self._listening = asyncio.create_task(self._listen(notice), name="cerebelum-listen")
+
+    async def _listen(self, notice: Callable[[str, str], None]) -> None:
+        """Hold a connection that LISTENs, and open another when it is lost."""
+        import asyncpg
+
+        def heard(conn: Any, pid: int, channel: str, payload: str) -> None:
+            kind, _, sender = payload.partition(" ")
+            if sender != self._me:
+                notice(kind, sender)
+
+        delay = 0.05
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=self.connect_timeout)
+                lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                conn.add_termination_listener(functools.partial(_closed, lost))
+                await conn.add_listener("cerebelum", heard)
+                delay = 0.05
+                notice("listening", "")  # what was said while nobody listened: look once
+                await lost
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the server is away: try again, with backoff
+                logger.debug("cannot LISTEN on %s: %s", self.url, self._describe(exc))
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), timeout=2)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            with contextlib.suppress(BaseException):
+                await self._listening
+            self._listening = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -308,8 +353,14 @@ class PostgresStore(Store):
             parts["timers_cleared"][2:] = parts.get("timers_set", [[], []])[:2]
         if "tasks_enqueued" in parts and "tasks_done" in parts:
             _done_at_once(parts["tasks_enqueued"], set(parts["tasks_done"][1]))
-        sql = _commit_sql(tuple(name for name in _COMMIT_PARTS if name in parts))
-        args = [column for name in _COMMIT_PARTS for column in parts.get(name, ())]
+        notices = []  # what other engines should hear of at once (NOTIFY, sent on commit)
+        if "tasks_enqueued" in parts:
+            notices.append(f"tasks {self._me}")
+        if any(w.status in _ENDED for w in writes):
+            notices.append(f"ended {self._me}")
+        sql = _commit_sql(tuple(name for name in _COMMIT_PARTS if name in parts), len(notices))
+        args: list[Any] = [column for name in _COMMIT_PARTS for column in parts.get(name, ())]
+        args += notices
         try:
             async with self._guard(committing=True), self._pool.acquire() as conn:
                 rows = await conn.fetch(sql, *args)
@@ -491,7 +542,9 @@ class PostgresStore(Store):
     async def send(
         self, execution_id: str, kind: str, name: str, payload: bytes, now: float
     ) -> None:
-        await self._run(lambda c: c.execute(Q["send"], execution_id, kind, name, payload, now))
+        await self._run(
+            lambda c: c.execute(Q["send"], execution_id, kind, name, payload, now, self._me)
+        )
 
     async def receive(
         self, engine_id: str, now: float, lease: float, limit: int, runnable: dict[str, str]
@@ -540,9 +593,19 @@ _COMMIT_PARTS = ("created", "events", "status", "timers_cleared", "timers_set", 
                  "tasks_enqueued", "tasks_done")  # fmt: skip
 
 
+_ENDED = frozenset({"completed", "failed", "cancelled"})
+
+
+def _closed(lost: asyncio.Future[None], conn: Any) -> None:
+    """A LISTEN connection was lost: its holder opens another."""
+    if not lost.done():
+        lost.set_result(None)
+
+
 @functools.cache
-def _commit_sql(names: tuple[str, ...]) -> str:
-    """One statement made of the commit parts ``names``, their parameters numbered in turn."""
+def _commit_sql(names: tuple[str, ...], notices: int = 0) -> str:
+    """One statement made of the commit parts ``names``, their parameters numbered in turn,
+    then ``notices`` NOTIFYs whose payloads are the last parameters."""
     refused = "AND x.execution_id NOT IN (SELECT id FROM refused)" if "created" in names else ""
     ctes, offset = [], 0
     for name in names:
@@ -551,6 +614,10 @@ def _commit_sql(names: tuple[str, ...]) -> str:
         ctes.append(_renumber(sql, offset))
         offset += max(numbers)
     last = "SELECT id FROM refused" if "created" in names else "SELECT NULL::text WHERE false"
+    if notices:  # MATERIALIZED and read below: evaluated, though it returns no row
+        calls = ", ".join(f"pg_notify('cerebelum', ${offset + i + 1})" for i in range(notices))
+        ctes.append(f"notified AS MATERIALIZED (SELECT 1 AS one, {calls})")
+        last += "\nUNION ALL SELECT NULL::text FROM notified WHERE one = 0"
     return "WITH " + ",\n".join(ctes) + "\n" + last
 
 

@@ -154,7 +154,12 @@ UPDATE executions SET owner = NULL WHERE owner = $1
 DELETE FROM engines WHERE id = $1
 
 -- send --
-INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES ($1, $2, $3, $4, $5)
+-- The owner (any engine listening) hears of it at once: NOTIFY is sent on commit.
+WITH sent AS (
+    INSERT INTO inbox (execution_id, kind, name, payload, created_at)
+    VALUES ($1, $2, $3, $4, $5) RETURNING 1
+)
+SELECT pg_notify('cerebelum', 'inbox ' || $6) FROM sent
 
 -- receive --
 -- Requests for executions this engine owns, or may claim (no live owner): the inbox
