@@ -42,12 +42,20 @@ from cerebelum.dsl import (
     wait,
     workflow,
 )
-from cerebelum.engine import Engine, ExecutionError, ExecutionInfo, ExecutionResult, Handle
+from cerebelum.engine import (
+    Engine,
+    ExecutionError,
+    ExecutionInfo,
+    ExecutionResult,
+    Handle,
+    Queue,
+)
 from cerebelum.errors import (
     ActivityError,
     CerebelumError,
     ChildFailedError,
     DefinitionError,
+    DuplicateError,
     ExecutionNotFoundError,
     ExecutionStuckError,
     InvalidRequestError,
@@ -76,6 +84,7 @@ __all__ = [
     "Context",
     "Decision",
     "DefinitionError",
+    "DuplicateError",
     "Engine",
     "Error",
     "ExecutionError",
@@ -87,6 +96,7 @@ __all__ = [
     "InvalidRequestError",
     "NonDeterminismError",
     "OwnershipLostError",
+    "Queue",
     "Retry",
     "SerializationError",
     "ServerUnavailableError",

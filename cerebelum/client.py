@@ -105,23 +105,29 @@ class Client:
     # --- the calls --------------------------------------------------------------------
 
     async def start(
-        self, wf: Any, /, *args: Any, id: str | None = None, **kwargs: Any
-    ) -> ClientHandle:
+        self, wf: Any, /, *args: Any, id: str | None = None, queue: str | None = None,
+        priority: int = 0, dedup_id: str | None = None, **kwargs: Any,
+    ) -> ClientHandle:  # fmt: skip
         """Start an execution of ``wf`` (a workflow object or its name) on the server.
 
         As :meth:`Engine.start`: a graph workflow takes one input, a code workflow its
         function's own arguments; starting an ``id`` that exists returns that execution.
 
+        ``queue``, ``priority`` and ``dedup_id`` are :meth:`Engine.start`'s: the queue is
+        one the server declares (a :class:`~cerebelum.Queue`, or its name).
+
         Raises:
+            DuplicateError: the queue has a live execution with ``dedup_id``.
             WorkflowNotFoundError: the server runs no workflow of that name.
             InvalidRequestError: wrong arguments, or ``id`` belongs to another workflow.
             ServerUnavailableError: the server cannot be reached.
         """
-        return (await self._start(wf, args, kwargs, id, 0.0))[0]
+        on = {"queue": getattr(queue, "name", queue), "priority": priority, "dedup_id": dedup_id}
+        return (await self._start(wf, args, kwargs, id, 0.0, on))[0]
 
     async def _start(
         self, wf: Any, args: tuple[Any, ...], kwargs: dict[str, Any], id: str | None,
-        wait: float,
+        wait: float, on: dict[str, Any] | None = None,
     ) -> tuple[ClientHandle, ExecutionResult | None]:  # fmt: skip
         name = wf if isinstance(wf, str) else getattr(wf, "name", None)
         if not isinstance(name, str):
@@ -137,6 +143,9 @@ class Client:
             body["id"] = id
         if wait:
             body["wait"] = wait
+        for key, value in (on or {}).items():
+            if value:
+                body[key] = value
         data = encode(body, f"the inputs of workflow {name!r}")
         started = await self._call("POST", "/v1/executions", m.Started, data=data,
                                    timeout=self.timeout + wait)  # fmt: skip

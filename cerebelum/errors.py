@@ -78,6 +78,13 @@ class InvalidRequestError(CerebelumError, ValueError):
     """The request does not fit the execution's state."""
 
 
+class DuplicateError(InvalidRequestError):
+    """The queue has an unfinished execution started with this dedup id.
+
+    ``err.execution_id`` is that execution.
+    """
+
+
 class ExecutionFailedError(CerebelumError):
     """The execution failed."""
 

@@ -34,6 +34,7 @@ __all__ = [
     "ChildEnded",
     "ChildStarted",
     "Event",
+    "ExecutionAdmitted",
     "ExecutionCancelled",
     "ExecutionCompleted",
     "ExecutionFailed",
@@ -100,6 +101,14 @@ class ExecutionStarted(Event):
     inputs: Raw = NULL
     parent_id: str | None = None
     label: str = ""
+    #: Started on a queue: nothing runs until ``ExecutionAdmitted``.
+    queue: str = ""
+    priority: int = 0
+    dedup_id: str = ""
+
+
+class ExecutionAdmitted(Event):
+    """The execution's queue let it run (within its concurrency and rate limit)."""
 
 
 class ExecutionMigrated(Event):
@@ -373,6 +382,7 @@ AnyEvent = (
     | ChildEnded
     | ExecutionStuck
     | ExecutionMigrated
+    | ExecutionAdmitted
     | ExecutionCompleted
     | ExecutionFailed
     | ExecutionCancelled

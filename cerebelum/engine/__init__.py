@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._blueprint import Blueprint, NodeSpec, RuleSpec
 from ._decide import decide
+from ._queues import Queue
 from ._results import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo
 from ._state import ExecutionState, ExecutionStatus, NodeStatus, evolve, fold
 
@@ -27,6 +28,7 @@ __all__ = [
     "Handle",
     "NodeSpec",
     "NodeStatus",
+    "Queue",
     "RuleSpec",
     "StepInfo",
     "check_id",

@@ -52,6 +52,8 @@ class EngineBase:
     _trouble_since: float | None
     _trouble_logged: float
     _versions: VersionState
+    _wanted: set[str]
+    _poke: asyncio.Event
 
     if TYPE_CHECKING:
         # defined by Engine (_engine.py)
@@ -67,6 +69,7 @@ class EngineBase:
         def _mark_dirty(self, run: Run) -> None: ...
         def _after_commit(self, run: Run, write: Write) -> None: ...
         def _revive(self, rec: ExecutionRecord, history: list[ev.Event]) -> Run: ...
+        def _start_coroutine(self, run: Run) -> None: ...
         async def _patiently(self, read: Callable[[], Awaitable[T]]) -> T: ...
 
         # defined by Waits (_waits.py)

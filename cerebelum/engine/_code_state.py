@@ -72,6 +72,7 @@ class CodeState:
         self.error: dict[str, Any] | None = None
         self.stuck: dict[str, Any] | None = None
         self.started_at = 0.0
+        self.queued = False  # started on a queue, not admitted yet
 
     @property
     def ended(self) -> bool:
@@ -85,6 +86,8 @@ class CodeState:
     def live_status(self) -> ExecutionStatus:
         if self.ended:
             return self.status
+        if self.queued:
+            return ExecutionStatus.QUEUED
         if self.stuck is not None:
             return ExecutionStatus.STUCK
         pending = [c for c in self.commands.values() if not c.settled]

@@ -118,10 +118,16 @@ class Committer(EngineBase):
         run.persisted_status = status
         if run.creating:
             run.creating = False
+            first = events[0]
+            started = first if isinstance(first, ev.ExecutionStarted) else None
+            queue = started.queue if started is not None else ""
             w.create = ExecutionRecord(
                 id=run.id, workflow=run.wf.name, version=run.wf.version, kind=run.wf.kind,
                 status=status, inputs=bytes(state.inputs), output=None, error=None,
-                parent_id=run.parent_id, owner=self.id, created_at=now, updated_at=now,
+                parent_id=run.parent_id, owner=None if queue else self.id, created_at=now,
+                updated_at=now, queue=queue or None,
+                priority=started.priority if started is not None else 0,
+                dedup_id=(started.dedup_id or None) if started is not None else None,
             )  # fmt: skip
         return Pending(run, w, run.take_waiters())
 

@@ -64,7 +64,9 @@ class _Decider:
 
     def react(self, event: ev.Event) -> None:
         match event:
-            case ev.ExecutionStarted() | ev.ExecutionMigrated():
+            case ev.ExecutionStarted(queue=queue) if queue:
+                pass  # queued: the first nodes are due once it is admitted
+            case ev.ExecutionStarted() | ev.ExecutionMigrated() | ev.ExecutionAdmitted():
                 # after a migration, nodes the new blueprint added behind resolved ones are due
                 self.propagate([n.name for n in self.bp.nodes])
             case (
@@ -95,7 +97,7 @@ class _Decider:
                     self.emit(
                         ev.StepScheduled, step=name, attempt=n.attempt + 1, iteration=n.iteration
                     )
-        if not self.s.ended:
+        if not self.s.ended and not self.s.queued:
             self.finish_if_done()
 
     def after_outcome(self, name: str, route: int | None, ok: bool) -> None:

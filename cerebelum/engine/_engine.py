@@ -57,6 +57,7 @@ from ._decide import decide
 from ._dispatch import Dispatch
 from ._migrate import Versions, VersionState
 from ._neighbours import describe_self, gone
+from ._queues import Queue, Queues, declared_queues, queue_of
 from ._requests import Requests
 from ._results import ExecutionError, ExecutionInfo, ExecutionResult, summarize_steps
 from ._run import Handle, Run, check_id
@@ -81,7 +82,7 @@ _SETTLES = (ev.ActivityCompleted, ev.ActivityFailed, ev.TimerFired, ev.ApprovalR
             ev.SignalDelivered, ev.ChildEnded)  # fmt: skip
 
 
-class Engine(Requests, Waits, Committer, Versions, Dispatch):
+class Engine(Requests, Waits, Committer, Versions, Dispatch, Queues):
     """Runs workflows durably, embedded in this process.
 
     ``Engine()`` uses ``./cerebelum.db`` (or ``$CEREBELUM_DB``); ``Engine("postgresql://...")``
@@ -248,7 +249,10 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
 
     # --- starting and waiting ---------------------------------------------------------
 
-    async def start(self, wf: Any, /, *args: Any, id: str | None = None, **kwargs: Any) -> Handle:
+    async def start(
+        self, wf: Any, /, *args: Any, id: str | None = None, queue: Queue | str | None = None,
+        priority: int = 0, dedup_id: str | None = None, **kwargs: Any,
+    ) -> Handle:  # fmt: skip
         """Start an execution; return its handle once it is recorded.
 
         A graph workflow takes one input (``engine.start(wf, {"user_id": 1})``); a code
@@ -256,11 +260,27 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         Starting an ``id`` that exists returns the existing execution's handle: it never
         makes a second one.
 
+        On a ``queue`` (a declared :class:`Queue`, or its name) the execution waits,
+        ``queued``, until the queue lets it run: within its concurrency and rate limit,
+        higher ``priority`` first, then the oldest. A ``dedup_id`` allows one unfinished
+        execution per id on the queue.
+
         Raises:
             SerializationError: the inputs cannot be serialised (nothing is written).
             InvalidRequestError: wrong arguments, or ``id`` belongs to another workflow.
+            DuplicateError: the queue has an unfinished execution with ``dedup_id``.
         """
-        return await self._start(wf, args, kwargs, id, None)
+        on = None
+        if queue is not None:
+            on = queue_of(queue)
+            if not isinstance(priority, int) or isinstance(priority, bool):
+                raise InvalidRequestError(f"priority is a whole number, not {priority!r}")
+            if dedup_id is not None and (not isinstance(dedup_id, str) or not dedup_id):
+                raise InvalidRequestError(f"dedup_id is a non-empty string, not {dedup_id!r}")
+        elif priority or dedup_id is not None:
+            raise InvalidRequestError("priority and dedup_id are for executions on a queue: "
+                                      "give queue= too")  # fmt: skip
+        return await self._start(wf, args, kwargs, id, None, on, priority, dedup_id)
 
     async def _start(
         self,
@@ -269,6 +289,9 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         kwargs: dict[str, Any],
         id: str | None,
         parent_id: str | None,
+        queue: Queue | None = None,
+        priority: int = 0,
+        dedup_id: str | None = None,
     ) -> Handle:
         self._require_open()
         workflow = self.workflow(wf)
@@ -291,6 +314,10 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
                 existing = self._running(id, workflow)
             if existing is not None:
                 return existing
+        if queue is not None and dedup_id is not None:
+            await self._check_dedup(queue, dedup_id)
+            if id is not None and (existing := self._running(id, workflow)) is not None:
+                return existing  # started meanwhile
         # no await from the check above to here: two start() of one id cannot both pass
         eid = id or uuid.uuid4().hex
         run = self._new_run(eid, workflow)
@@ -299,15 +326,21 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         self._runs[eid] = run
         self._apply(run, ev.ExecutionStarted, workflow=workflow.name, version=workflow.version,
                     kind=workflow.kind, inputs=ev.Raw(raw), parent_id=parent_id,
-                    label=workflow.label)  # fmt: skip
-        if run.kind == "code":
+                    label=workflow.label, queue=queue.name if queue else "", priority=priority,
+                    dedup_id=dedup_id or "")  # fmt: skip
+        if run.kind == "code" and queue is None:
             self._start_coroutine(run)
         try:
             await run.committed()
         except Duplicate:
             existing = await self._existing(eid, workflow)
-            assert existing is not None
+            if existing is None and queue is not None and dedup_id is not None:
+                await self._check_dedup(queue, dedup_id)  # started elsewhere at this moment
+            if existing is None:
+                raise
             return existing
+        if queue is not None:
+            self._admit_soon()
         return Handle(self, eid)
 
     def _new_run(self, eid: str, workflow: Any) -> Run:
@@ -567,6 +600,11 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
                     _code.settle(fut, cmd, result_type(runtime, position))
         if state.ended and run.persisted_status in TERMINAL:
             self._finish(run)
+        elif run.persisted_status is ExecutionStatus.QUEUED and self._runs.get(run.id) is run:
+            # it waits in the store until its queue admits it (here or on another engine);
+            # at once, before anything else runs: an admission loads it again
+            del self._runs[run.id]
+            run.abandon(Evicted())  # callers waiting for the result wait on the store
         elif run.persisted_status is ExecutionStatus.STUCK:
             self._runs.pop(run.id, None)
             run.cancel_tasks()
@@ -579,6 +617,7 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
     def _finish(self, run: Run) -> None:
         run.cancel_tasks()
         self._runs.pop(run.id, None)
+        self._admit_soon()  # a queue it ran on may have room now
         state = run.state
         output = None
         if state.status is ExecutionStatus.COMPLETED and state.output is not None:
@@ -643,7 +682,9 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         ``poll_interval``, should a notice be lost."""
         if kind == "tasks":
             self._tasks_elsewhere()
-        elif kind in ("inbox", "listening") or (kind == "ended" and self._watched):
+        elif kind in ("inbox", "listening") or (
+            kind == "ended" and (self._watched or declared_queues())
+        ):
             self._wanted.add(kind)
             self._poke.set()
 
@@ -663,6 +704,8 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
                         await self._take_requests()
                     if "ended" in wanted:
                         await self._poll_watched()
+                    if "admit" in wanted or "ended" in wanted:
+                        await self._admit()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -687,6 +730,7 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
                 await self._take_requests()
                 await self._scan_timers()
                 await self._poll_watched()
+                await self._admit()
             except asyncio.CancelledError:
                 raise
             except StoreUnavailableError as exc:
@@ -770,7 +814,9 @@ class Engine(Requests, Waits, Committer, Versions, Dispatch):
         logger.info("resuming execution %s of %s at event %d", rec.id, wf.name, state.seq)
         for timer, fire_at in state.timers.items():
             self._timers.push(fire_at, rec.id, timer)
-        if wf.kind == "code":
+        if state.queued:  # admitted (it was claimed) but not recorded so: do it now
+            self._admitted(run)
+        elif wf.kind == "code":
             self._start_coroutine(run)  # replays the journal; in-flight activities run again
         elif self.dispatch == "local":
             for step in state.in_flight():

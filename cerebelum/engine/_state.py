@@ -27,6 +27,7 @@ class NodeStatus(StrEnum):
 
 
 class ExecutionStatus(StrEnum):
+    QUEUED = "queued"  #: started on a queue that has not let it run yet
     RUNNING = "running"  #: a step is scheduled or running
     WAITING = "waiting"  #: nothing runs: the execution waits on a timer or an approval
     COMPLETED = "completed"  #: finished with an output
@@ -83,6 +84,7 @@ class ExecutionState:
         self.output: ev.Raw | None = None
         self.error: dict[str, Any] | None = None
         self.started_at = 0.0
+        self.queued = False  # started on a queue, not admitted yet
         self._inputs_value: Any = _UNSET
 
     # reads and writes go through node()/mut() so that a fork can copy on write
@@ -110,6 +112,8 @@ class ExecutionState:
         """RUNNING while any node is active, else WAITING (for an unfinished execution)."""
         if self.ended:
             return self.status
+        if self.queued:
+            return ExecutionStatus.QUEUED
         for n in self.nodes.values():
             if n.status is NodeStatus.ACTIVE:
                 return ExecutionStatus.RUNNING
@@ -223,8 +227,11 @@ def evolve(state: ExecutionState, event: ev.Event) -> ExecutionState:
 def evolve_execution(state: Any, event: ev.Event) -> None:
     """The transitions every kind of execution shares: its start and its end."""
     match event:
-        case ev.ExecutionStarted(inputs=inputs, at=at):
+        case ev.ExecutionStarted(inputs=inputs, at=at, queue=queue):
             state.inputs, state.started_at, state.status = inputs, at, ExecutionStatus.RUNNING
+            state.queued = bool(queue)
+        case ev.ExecutionAdmitted():
+            state.queued = False
         case ev.ExecutionCompleted(output=output):
             state.status, state.output = ExecutionStatus.COMPLETED, output
             state.timers.clear()

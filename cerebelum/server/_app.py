@@ -276,10 +276,14 @@ def create_app(
         before = await engine.store.get(body.id) if body.id is not None else None
         existed = before is not None
         try:
-            handle = await engine.start(wf, *args, id=body.id, **body.kwargs)
+            handle = await engine.start(wf, *args, id=body.id, queue=body.queue,
+                                        priority=body.priority, dedup_id=body.dedup_id,
+                                        **body.kwargs)  # fmt: skip
         except errors.InvalidRequestError as exc:
-            if existed:
-                raise  # the id belongs to another workflow: 409
+            if existed or isinstance(exc, errors.DuplicateError):
+                raise  # the id belongs to another workflow, the dedup id is live: 409
+            if body.queue is not None and "queue" in exc.message:
+                raise HTTPError(422, "InvalidRequestError", exc.message, field="queue") from None
             field = "kwargs" if body.kwargs and not body.args else "args"
             raise HTTPError(422, "InvalidRequestError", exc.message, field=field,
                             workflow=wf.name) from None  # fmt: skip

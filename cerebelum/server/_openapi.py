@@ -77,7 +77,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "list", "summary": "Executions, newest first.",
                 "parameters": [
                     {"name": "status", "in": "query", "required": False,
-                     "schema": {"enum": ["running", "waiting", "completed", "failed", "cancelled", "stuck"]}},
+                     "schema": {"enum": ["queued", "running", "waiting", "completed", "failed", "cancelled", "stuck"]}},
                     {"name": "workflow", "in": "query", "required": False, "schema": {"type": "string"}},
                     {"name": "limit", "in": "query", "required": False,
                      "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},

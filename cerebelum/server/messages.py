@@ -63,6 +63,14 @@ class StartRequest(_Request, frozen=True, kw_only=True):
     id: Annotated[
         str | None, _doc("The execution's id; starting an id that exists returns that execution.")
     ] = None
+    queue: Annotated[
+        str | None,
+        _doc("A queue the server declares: the execution waits, `queued`, until it may run."),
+    ] = None
+    priority: Annotated[int, _doc("On a queue: higher runs first.")] = 0
+    dedup_id: Annotated[
+        str | None, _doc("On a queue: refused (409 `DuplicateError`) while one with it is live.")
+    ] = None
     wait: Annotated[
         float,
         Meta(ge=0, le=60),

@@ -39,6 +39,11 @@ class ExecutionRecord:
     updated_at: float
     #: What a graph execution no engine can run waits for ("version 1 (3f2a...)"), else None.
     waiting_for: str | None = None
+    #: The queue it was started on (it waits, ``queued``, until the queue admits it),
+    #: its priority there, and its dedup id (one live execution per id and queue).
+    queue: str | None = None
+    priority: int = 0
+    dedup_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -320,6 +325,23 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release_tasks(self, worker_id: str) -> None:
         """Give back every task ``worker_id`` holds, ready at once (a worker stopping cleanly)."""
+
+    # --- queues of executions ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def admit(
+        self, engine_id: str, queue: str, now: float, concurrency: int, rate: int,
+        period: float, most: int,
+    ) -> builtins.list[str]:  # fmt: skip
+        """Take for ``engine_id`` the queued executions of ``queue`` that may run now, and
+        mark them running (admitted at ``now``): highest priority first, then oldest, no
+        more than ``concurrency`` of the queue's admitted executions unfinished at once,
+        no more than ``rate`` admitted within ``period`` seconds, at most ``most``. Two
+        engines admitting for one queue take turns."""
+
+    @abc.abstractmethod
+    async def live_dedup(self, queue: str, dedup_id: str) -> str | None:
+        """The unfinished execution of ``queue`` started with ``dedup_id``, if any."""
 
     @abc.abstractmethod
     async def get_task(self, task_id: str) -> TaskRow | None:

@@ -117,6 +117,9 @@ def _record(row: Any) -> ExecutionRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         waiting_for=row["waiting_for"],
+        queue=row["queue"],
+        priority=row["priority"],
+        dedup_id=row["dedup_id"],
     )
 
 
@@ -311,8 +314,8 @@ class PostgresStore(Store):
                 c = w.create
                 row: tuple[Any, ...] = (c.id, c.workflow, c.version, c.kind, w.status or c.status, c.inputs,
                        w.output if w.output is not None else c.output, _error(w.error),
-                       c.parent_id, c.owner, c.created_at)  # fmt: skip
-                for column, value in zip(part("created", 11), row, strict=True):
+                       c.parent_id, c.owner, c.created_at, c.queue, c.priority, c.dedup_id)  # fmt: skip
+                for column, value in zip(part("created", 14), row, strict=True):
                     column.append(value)
             elif w.status is not None:
                 row = (eid, w.status, w.output, _error(w.error), w.updated_at)
@@ -460,6 +463,18 @@ class PostgresStore(Store):
 
     async def release_tasks(self, worker_id: str) -> None:
         await self._run(lambda c: c.execute(Q["release_tasks"], worker_id))
+
+    async def admit(
+        self, engine_id: str, queue: str, now: float, concurrency: int, rate: int,
+        period: float, most: int,
+    ) -> builtins.list[str]:  # fmt: skip
+        rows = await self._run(lambda c: c.fetch(Q["admit"], engine_id, queue, now, concurrency,
+                                                 rate, period, most))  # fmt: skip
+        return [r[0] for r in rows]
+
+    async def live_dedup(self, queue: str, dedup_id: str) -> str | None:
+        row = await self._run(lambda c: c.fetchrow(Q["live_dedup"], queue, dedup_id))
+        return str(row[0]) if row is not None else None
 
     async def get_task(self, task_id: str) -> TaskRow | None:
         row = await self._run(lambda c: c.fetchrow(Q["get_task"], task_id))

@@ -63,6 +63,9 @@ def _record(row: sqlite3.Row) -> ExecutionRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         waiting_for=row["waiting_for"],
+        queue=row["queue"],
+        priority=row["priority"],
+        dedup_id=row["dedup_id"],
     )
 
 
@@ -209,7 +212,8 @@ class SQLiteStore(Store):
                     cur = db.execute(
                         Q["insert_execution"],
                         (c.id, c.workflow, c.version, c.kind, w.status or c.status, c.inputs,
-                         output, error, c.parent_id, c.owner, c.created_at, c.updated_at),
+                         output, error, c.parent_id, c.owner, c.created_at, c.updated_at,
+                         c.queue, c.priority, c.dedup_id),
                     )  # fmt: skip
                     if cur.rowcount == 0:
                         conflicts.add(w.execution_id)
@@ -387,6 +391,18 @@ class SQLiteStore(Store):
 
     async def release_tasks(self, worker_id: str) -> None:
         self._write(Q["release_tasks"], {"worker": worker_id})
+
+    async def admit(
+        self, engine_id: str, queue: str, now: float, concurrency: int, rate: int,
+        period: float, most: int,
+    ) -> builtins.list[str]:  # fmt: skip
+        params = {"engine": engine_id, "queue": queue, "now": now, "concurrency": concurrency,
+                  "rate": rate, "period": period, "most": most}  # fmt: skip
+        return [r[0] for r in self._write(Q["admit"], params)]
+
+    async def live_dedup(self, queue: str, dedup_id: str) -> str | None:
+        rows = self._read(Q["live_dedup"], (queue, dedup_id))
+        return str(rows[0][0]) if rows else None
 
     async def get_task(self, task_id: str) -> TaskRow | None:
         rows = self._read(Q["get_task"], (task_id,))

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cerebelum import Client
+from cerebelum import Client, InvalidRequestError
 from cerebelum import events as ev
 from tests.integration.servers import (
     Process,
@@ -270,3 +270,23 @@ async def test_two_servers_on_one_postgres_one_killed_the_other_finishes_everyth
     starts = Counter(key for what, _, key, _, _ in runs(scratch) if what == "start")
     assert before and all(starts[key] == 1 for key in before)  # recorded: never run again
     b.stop()
+
+
+async def test_a_queue_s_concurrency_holds_across_workers(store_url, env, procs, scratch):
+    server, url = start_server(procs, store_url, env)
+    start_worker(procs, url, env, "--queue", "left")  # each execution runs on both workers
+    start_worker(procs, url, env, "--queue", "right")
+    async with Client(url) as client:
+        handles = [await client.start("counted", {"n": i}, queue="duo") for i in range(12)]
+        results = [await h.result(timeout=60) for h in handles]
+        with pytest.raises(InvalidRequestError) as err:  # not declared by the server
+            await client.start("counted", {"n": 0}, queue="nowhere")
+        assert err.value.field == "queue"
+    assert [r.output for r in results] == list(range(12))
+    inside, most = 0, 0
+    for what, *_ in runs(scratch):  # counted by the steps, in the order they wrote
+        inside += {"enter": 1, "leave": -1}[what]
+        most = max(most, inside)
+    assert most == 2
+    assert len({r[4] for r in runs(scratch)}) == 2
+    server.stop()

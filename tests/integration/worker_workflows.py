@@ -13,7 +13,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from cerebelum import Retry, activity, activity_info, step, workflow
+from cerebelum import Queue, Retry, activity, activity_info, step, workflow
 
 
 def _dir() -> Path:
@@ -131,3 +131,25 @@ async def nap_b(context, nap_a):
 @workflow
 def napping(wf):
     wf.timeline(nap_a >> nap_b)
+
+
+duo = Queue("duo", concurrency=2)
+
+
+@step(queue="left")
+async def enter(context, inputs):
+    mark("enter", "counted", context.execution_id, context.attempt)
+    await asyncio.sleep(0.05)
+    return inputs["n"]
+
+
+@step(queue="right")
+async def leave(context, enter):
+    await asyncio.sleep(0.05)
+    mark("leave", "counted", context.execution_id, context.attempt)
+    return enter
+
+
+@workflow
+def counted(wf):
+    wf.timeline(enter >> leave)

@@ -5,13 +5,15 @@
 created AS (
     INSERT INTO executions
         (id, workflow, version, kind, status, inputs, output, error, parent_id, owner,
-         created_at, updated_at)
+         created_at, updated_at, queue, priority, dedup_id)
     SELECT c.id, c.workflow, c.version, c.kind, c.status, c.inputs, c.output, c.error,
-           c.parent_id, c.owner, c.at, c.at
+           c.parent_id, c.owner, c.at, c.at, c.queue, c.priority, c.dedup_id
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
-                $7::bytea[], $8::bytea[], $9::text[], $10::text[], $11::float8[])
-         AS c(id, workflow, version, kind, status, inputs, output, error, parent_id, owner, at)
-    ON CONFLICT (id) DO NOTHING
+                $7::bytea[], $8::bytea[], $9::text[], $10::text[], $11::float8[],
+                $12::text[], $13::int[], $14::text[])
+         AS c(id, workflow, version, kind, status, inputs, output, error, parent_id, owner, at,
+              queue, priority, dedup_id)
+    ON CONFLICT DO NOTHING  -- the id, or a live dedup id of the queue
     RETURNING id
 ),
 refused AS (
@@ -109,7 +111,7 @@ RETURNING *
 -- claim_one --
 UPDATE executions SET owner = $1, waiting_for = NULL
 WHERE id = $4
-  AND status IN ('running', 'waiting', 'stuck')
+  AND status IN ('queued', 'running', 'waiting', 'stuck')
   AND workflow || '@' || version = ANY($5::text[])
   AND (owner IS NULL OR owner = $1 OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
 RETURNING *
@@ -168,7 +170,7 @@ SELECT i.* FROM inbox i
 CROSS JOIN LATERAL (
     SELECT 1 FROM executions e
     WHERE e.id = i.execution_id
-      AND e.status IN ('running', 'waiting', 'stuck')
+      AND e.status IN ('queued', 'running', 'waiting', 'stuck')
       AND (e.workflow || '@' || e.version = ANY($5::text[]) OR i.kind = 'migrate')
       AND (e.owner IS NULL OR e.owner = $1
            OR e.owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > $2::float8 - $3::float8))
@@ -266,3 +268,33 @@ SELECT queue,
        count(*) FILTER (WHERE status = 'leased' AND lease_until > $1) AS leased
 FROM tasks WHERE status IN ('ready', 'leased')
 GROUP BY queue ORDER BY queue
+
+-- admit --
+-- Queued executions of queue $2 that may run now, taken for engine $1: no more than $4
+-- of the queue's admitted executions unfinished at once (concurrency), no more than $5
+-- admitted within the last $6 seconds (rate), highest priority first, then oldest. The
+-- advisory lock makes two engines admitting for one queue take turns.
+WITH locked AS (SELECT pg_advisory_xact_lock(hashtext('cerebelum-queue:' || $2))),
+room AS (
+    SELECT LEAST(
+        $7::int,
+        $4::int - (SELECT count(*) FROM executions, locked
+                   WHERE queue = $2 AND status IN ('running', 'waiting', 'stuck')),
+        $5::int - (SELECT count(*) FROM executions, locked
+                   WHERE queue = $2 AND admitted_at > $3::float8 - $6::float8)
+    ) AS n
+),
+picked AS (
+    SELECT id FROM executions
+    WHERE queue = $2 AND status = 'queued'
+    ORDER BY priority DESC, created_at, id
+    LIMIT (SELECT greatest(n, 0) FROM room)
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE executions e SET status = 'running', admitted_at = $3, owner = $1
+FROM picked WHERE e.id = picked.id
+RETURNING e.id
+
+-- live_dedup --
+SELECT id FROM executions
+WHERE queue = $1 AND dedup_id = $2 AND status IN ('queued', 'running', 'waiting', 'stuck')

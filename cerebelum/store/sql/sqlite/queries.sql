@@ -1,7 +1,9 @@
 -- insert_execution --
+-- Ignored when the id exists, or the queue has a live execution of the dedup id.
 INSERT OR IGNORE INTO executions
-    (id, workflow, version, kind, status, inputs, output, error, parent_id, owner, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    (id, workflow, version, kind, status, inputs, output, error, parent_id, owner, created_at,
+     updated_at, queue, priority, dedup_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- insert_event --
 INSERT INTO events (execution_id, seq, type, at, data) VALUES (?, ?, ?, ?, ?)
@@ -51,7 +53,7 @@ RETURNING *
 -- claim_one --
 UPDATE executions SET owner = :engine, waiting_for = NULL
 WHERE id = :id
-  AND status IN ('running', 'waiting', 'stuck')
+  AND status IN ('queued', 'running', 'waiting', 'stuck')
   AND workflow || '@' || version IN (SELECT value FROM json_each(:runnable))
   AND (owner IS NULL OR :exclusive OR owner = :engine
        OR owner NOT IN (SELECT id FROM engines WHERE heartbeat_at > :now - :lease))
@@ -96,7 +98,7 @@ VALUES (:id, :kind, :name, :payload, :now)
 -- Requests for executions this engine owns, or may claim (no live owner). The inbox is
 -- read first (CROSS JOIN): it is small, the executions table may be huge.
 SELECT i.* FROM inbox i CROSS JOIN executions e ON e.id = i.execution_id
-WHERE e.status IN ('running', 'waiting', 'stuck')
+WHERE e.status IN ('queued', 'running', 'waiting', 'stuck')
   AND (e.workflow || '@' || e.version IN (SELECT value FROM json_each(:runnable))
        OR i.kind = 'migrate')
   AND (e.owner IS NULL OR :exclusive OR e.owner = :engine
@@ -206,3 +208,25 @@ SELECT queue,
        sum(status = 'leased' AND lease_until > :now) AS leased
 FROM tasks WHERE status <> 'done'
 GROUP BY queue ORDER BY queue
+
+-- admit --
+-- Queued executions of a queue that may run now (see the PostgreSQL query): the write
+-- lock the transaction holds makes the count and the update one step.
+UPDATE executions SET status = 'running', admitted_at = :now, owner = :engine
+WHERE id IN (
+    SELECT id FROM executions
+    WHERE queue = :queue AND status = 'queued'
+    ORDER BY priority DESC, created_at, id
+    LIMIT max(0, min(
+        :most,
+        :concurrency - (SELECT count(*) FROM executions
+                        WHERE queue = :queue AND status IN ('running', 'waiting', 'stuck')),
+        :rate - (SELECT count(*) FROM executions
+                 WHERE queue = :queue AND admitted_at > :now - :period)
+    ))
+)
+RETURNING id
+
+-- live_dedup --
+SELECT id FROM executions
+WHERE queue = ? AND dedup_id = ? AND status IN ('queued', 'running', 'waiting', 'stuck')

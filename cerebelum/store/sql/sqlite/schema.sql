@@ -13,7 +13,7 @@ CREATE TABLE executions (
     owner       TEXT,
     created_at  REAL NOT NULL,
     updated_at  REAL NOT NULL
-, waiting_for TEXT);
+, waiting_for TEXT, queue TEXT, priority INTEGER NOT NULL DEFAULT 0, dedup_id TEXT, admitted_at REAL);
 CREATE INDEX executions_status ON executions (status, created_at);
 CREATE INDEX executions_workflow ON executions (workflow, created_at);
 CREATE INDEX executions_created ON executions (created_at);
@@ -89,3 +89,10 @@ CREATE INDEX tasks_ready ON tasks (queue, name, priority DESC, available_at) WHE
 CREATE INDEX tasks_leased ON tasks (lease_until) WHERE status = 'leased';
 -- an execution's tasks still out (ready or leased)
 CREATE INDEX tasks_unfinished ON tasks (execution_id) WHERE status <> 'done';
+
+-- queues of executions (0005_queues)
+CREATE INDEX executions_queued ON executions (queue, priority DESC, created_at)
+    WHERE status = 'queued';
+CREATE INDEX executions_admitted ON executions (queue, admitted_at) WHERE queue IS NOT NULL;
+CREATE UNIQUE INDEX executions_dedup ON executions (queue, dedup_id)
+    WHERE dedup_id IS NOT NULL AND status IN ('queued', 'running', 'waiting', 'stuck');
