@@ -1,0 +1,137 @@
+"""The ``cerebelum server`` and ``cerebelum worker`` commands: the processes that run.
+
+They live here, registered on :func:`cerebelum.cli.main`, so that the command module
+holds the commands that look and steer and this one those that serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from cerebelum.cli import _db_option, _fail, _load_workflow_module, _run, _Settings, main
+from cerebelum.errors import CerebelumError
+
+__all__ = ["server", "worker"]
+
+
+@main.command()
+@click.argument("modules", nargs=-1, metavar="[MODULE...]")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    envvar="CEREBELUM_TOKEN",
+    default=None,
+    show_envvar=True,
+    help="The bearer token every client request must carry; needed off loopback.",
+)
+@click.option(
+    "--worker-token",
+    envvar="CEREBELUM_WORKER_TOKEN",
+    default=None,
+    show_envvar=True,
+    help="The bearer token workers must carry; needed off loopback.",
+)
+@click.option(
+    "--dispatch",
+    type=click.Choice(["workers", "local"]),
+    default="workers",
+    show_default=True,
+    help="Who runs the steps and activities: 'cerebelum worker' processes, or the server itself.",
+)
+@click.option(
+    "--task-lease",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds a task stays a worker's without a heartbeat before another worker gets it.",
+)
+@click.option(
+    "--lease", type=click.FloatRange(min=0, min_open=True), default=15.0, show_default=True,
+    help="Seconds after which another server takes over the executions of a silent one.",
+)  # fmt: skip
+@_db_option
+@click.pass_obj
+def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
+           token: str | None, worker_token: str | None, dispatch: str,
+           task_lease: float, lease: float) -> None:  # fmt: skip
+    """Serve the HTTP API (docs/server.md) until SIGINT or SIGTERM.
+
+    Imports the MODULEs (or path/to/file.py) that define the workflows and opens an
+    engine on the store; clients start and steer executions over HTTP, and `cerebelum
+    worker` processes run their steps and activities (docs/workers.md), unless
+    `--dispatch local` has the server run them itself. It binds 127.0.0.1 unless told
+    otherwise, and refuses any other address without tokens.
+    """
+    from cerebelum.server import check_bind, serve
+
+    token = token or settings.token
+    try:
+        check_bind(host, token or None, worker_token or None, dispatch)
+    except CerebelumError as exc:
+        _fail(str(exc), 2)
+    for module_name in modules:
+        _load_workflow_module(module_name)
+    _run(settings, serve(settings.db, host=host, port=port, token=token or None,
+                         worker_token=worker_token or None, dispatch=dispatch,
+                         task_lease=task_lease, lease=lease))  # fmt: skip
+
+
+@main.command()
+@click.argument("modules", nargs=-1, required=True, metavar="MODULE...")
+@click.option(
+    "--server",
+    "url",
+    envvar="CEREBELUM_SERVER",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    show_envvar=True,
+    help="The server that hands out the tasks.",
+)
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    default=("default",),
+    show_default=True,
+    help="A queue to take tasks from (again for more).",
+)
+@click.option(
+    "--concurrency",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many tasks it runs at once.",
+)
+@click.option("--token", envvar="CEREBELUM_WORKER_TOKEN", default=None, show_envvar=True,
+              help="The server's worker token.")  # fmt: skip
+@click.pass_obj
+def worker(settings: _Settings, modules: tuple[str, ...], url: str, queues: tuple[str, ...],
+           concurrency: int, token: str | None) -> None:  # fmt: skip
+    """Run the steps and activities a server hands out (docs/workers.md).
+
+    Imports the MODULEs (or path/to/file.py) that define the workflows' steps and the
+    @activity functions, registers them with the server, and runs the tasks it is
+    given until SIGINT or SIGTERM; then it takes no more, finishes those it holds and
+    hands their results over before it exits.
+    """
+    import signal
+
+    from cerebelum.worker import Worker
+
+    for module_name in modules:
+        _load_workflow_module(module_name)
+
+    async def work() -> None:
+        runner = Worker(url, queues=list(queues), concurrency=concurrency, token=token)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runner.stop)
+        click.echo(f"cerebelum worker {runner.id} for {url}: {len(runner.hosts['steps'])} steps, "
+                   f"{len(runner.hosts['activities'])} activities, queues {', '.join(queues)}",
+                   err=True)  # fmt: skip
+        await runner.run()
+
+    _run(settings, work())
