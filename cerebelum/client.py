@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import builtins
 import time
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 
 from cerebelum import errors
@@ -24,6 +23,9 @@ from cerebelum.declared import read_output
 from cerebelum.engine import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo
 from cerebelum.serde import encode
 from cerebelum.server import messages as m
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Client", "ClientHandle"]
 
@@ -97,7 +99,10 @@ class Client:
             self._session = None
 
     def _http(self) -> aiohttp.ClientSession:
-        # made on first use: a session belongs to the event loop it was made in
+        # made on first use: a session belongs to the event loop it was made in (and
+        # aiohttp is imported then: `import cerebelum` stays light for embedded use)
+        import aiohttp
+
         if self._session is None:
             self._session = aiohttp.ClientSession(self.url, headers=self._headers)
         return self._session
@@ -230,6 +235,8 @@ class Client:
         self, method: str, path: str, *, timeout: float | None = None, **options: Any
     ) -> tuple[int, bytes]:
         """The status and body of a response; a 4xx or 5xx raised as the error it names."""
+        import aiohttp
+
         limit = aiohttp.ClientTimeout(total=timeout if timeout is not None else self.timeout)
         try:
             async with self._http().request(method, path, timeout=limit, **options) as response:
