@@ -1,8 +1,8 @@
 """The ``cerebelum`` command: run, look at and steer executions from a shell.
 
 Every command that touches a store takes ``--db URL``, before or after the command's
-name (default ``$CEREBELUM_DB``, else ``./cerebelum.db``). ``list``, ``show``,
-``approve``, ``reject``, ``signal`` and ``cancel`` take ``--server URL`` instead (default
+name (default ``$CEREBELUM_DB``, else ``./cerebelum.db``). ``run``, ``list``, ``show``,
+``approve``, ``reject``, ``signal``, ``cancel`` and ``migrate`` take ``--server URL`` instead (default
 ``$CEREBELUM_SERVER``; ``--token``, default ``$CEREBELUM_TOKEN``): they go through
 :class:`cerebelum.Client` to a ``cerebelum server`` and print what the store would have
 told them. ``run`` starts an engine; the
@@ -261,14 +261,6 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)  # fmt: skip
 
 
-def _local_only(settings: _Settings, command: str) -> None:
-    """``run`` and ``migrate`` need the store itself: a server set for them is an error."""
-    if settings.server is not None and not settings.db_given:
-        source = "--server" if settings.server_given else "$CEREBELUM_SERVER"
-        _fail(f"{command} works on a store, not through a server ({source} {settings.server}): "
-              "give --db URL", 2)  # fmt: skip
-
-
 # --- the commands ------------------------------------------------------------------------
 
 
@@ -315,6 +307,7 @@ def main(ctx: click.Context, db: str | None, server: str | None, token: str | No
 )
 @click.option("--detach", "--no-wait", is_flag=True, help="Return once the execution is recorded.")
 @_db_option
+@_server_options
 @click.pass_obj
 def run(settings: _Settings, workflow_ref: str, input_json: str | None,
         execution_id: str | None, detach: bool) -> None:  # fmt: skip
@@ -323,13 +316,42 @@ def run(settings: _Settings, workflow_ref: str, input_json: str | None,
     Prints the outcome as JSON. It returns when the execution ends (exit code 0 when
     completed, 1 when failed or cancelled), or waits on an approval, a signal or a
     timer more than 30 s away (exit code 0): the next engine on the store goes on.
+    With --server the server runs it (MODULE: may be left out: the server knows the
+    workflow by name), and the command returns when it ends or waits.
     """
-    _local_only(settings, "run")
     args = () if input_json is None else (_json_arg(input_json, "--input"),)
-    wf = _load_workflow(workflow_ref)
-    outcome = _run(settings, _run_execution(settings.db, wf, args, execution_id, detach))
+    url = settings.remote()
+    if url is not None:
+        name = workflow_ref.rpartition(":")[2]
+        outcome = _run(settings, _with_client(
+            settings, url, lambda c: _run_remote(c, name, args, execution_id, detach)))  # fmt: skip
+    else:
+        wf = _load_workflow(workflow_ref)
+        outcome = _run(settings, _run_execution(settings.db, wf, args, execution_id, detach))
     out.print(_dump(outcome), markup=False)
     sys.exit(0 if outcome["status"] in ("completed", "waiting", "running") else 1)
+
+
+async def _run_remote(
+    client: Any, name: str, args: tuple[Any, ...], execution_id: str | None, detach: bool
+) -> dict[str, Any]:
+    """``run`` through a server: it runs the execution; this waits until it ends or waits."""
+    handle = await client.start(name, *args, id=execution_id)
+    click.echo(f"execution {handle.id} of {handle.workflow} on the server at {client.url}",
+               err=True)  # fmt: skip
+    while not detach:
+        try:
+            result = await handle.result(timeout=0.5)
+        except TimeoutError:
+            info = await handle.status()
+            if info.status != "waiting":
+                continue
+            click.echo("it waits; the server goes on with it", err=True)
+            return {"id": handle.id, "status": "waiting", "waiting_for": info.waiting_for}
+        error = None if result.error is None else result.error.data
+        return {"id": result.id, "status": result.status, "output": result.output,
+                "error": error}  # fmt: skip
+    return {"id": handle.id, "status": (await handle.status()).status}
 
 
 async def _run_execution(
@@ -689,12 +711,14 @@ def cancel(settings: _Settings, execution_id: str, reason: str) -> None:
 @main.command()
 @click.argument("execution_id", metavar="ID")
 @click.option(
-    "--module", "module_name", required=True, metavar="MODULE",
-    help="The module (or path/to/file.py) that defines the workflow as it is now.",
+    "--module", "module_name", metavar="MODULE",
+    help="The module (or path/to/file.py) that defines the workflow as it is now "
+    "(not with --server: the server's is the current one).",
 )  # fmt: skip
 @_db_option
+@_server_options
 @click.pass_obj
-def migrate(settings: _Settings, execution_id: str, module_name: str) -> None:
+def migrate(settings: _Settings, execution_id: str, module_name: str | None) -> None:
     """Move an execution onto the current version of its graph workflow.
 
     For an execution waiting for a version no engine runs: you say that the change is
@@ -705,7 +729,17 @@ def migrate(settings: _Settings, execution_id: str, module_name: str) -> None:
     from cerebelum.dsl._workflow import lookup_workflow
     from cerebelum.engine._migrate import describe_version, migrate_from_outside, operator
 
-    _local_only(settings, "migrate")
+    url = settings.remote()
+    if url is not None:
+        if module_name is not None:
+            _fail("--module is for a store: through a server, the server's code is the "
+                  "current version", 2)  # fmt: skip
+        version = _run(settings, _with_client(settings, url, lambda c: c.migrate(execution_id)))
+        click.echo(f"execution {execution_id} runs version {describe_version(version)} "
+                   f"of the server at {url}")  # fmt: skip
+        return
+    if module_name is None:
+        _fail("migrate needs --module MODULE (the workflow as it is now), or --server URL", 2)
     _load_workflow_module(module_name)
 
     async def move(store: Store) -> tuple[str, str, Any]:

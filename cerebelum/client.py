@@ -220,6 +220,12 @@ class Client:
         """Cancel the execution and its children."""
         await self._request(execution_id, "cancel", {"reason": reason})
 
+    async def migrate(self, execution_id: str) -> str:
+        """Move a graph execution onto the server's version of its workflow (see
+        :meth:`Engine.migrate`); the version it runs at now."""
+        moved = await self._call("POST", f"{_path(execution_id)}/migrate", m.Migrated, data=b"{}")
+        return moved.version
+
     # --- the transport ------------------------------------------------------------------
 
     async def _request(self, execution_id: str, kind: str, body: dict[str, Any]) -> None:

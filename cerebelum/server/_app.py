@@ -354,6 +354,12 @@ def create_app(
         send.__name__ = kind
         return send
 
+    async def migrate(request: Request) -> Response:
+        eid = _execution_id(request)
+        await _body(request, m.MigrateRequest)
+        version = await engine.migrate(eid)
+        return _json(m.Migrated(id=eid, version=version))
+
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok"})
 
@@ -373,6 +379,7 @@ def create_app(
             )
             for kind in ("approve", "reject", "signal", "cancel")
         ),
+        Route("/v1/executions/{id:path}/migrate", api(migrate), methods=["POST"]),
         Route("/v1/executions/{id:path}", api(status), methods=["GET"]),
         Route("/v1/worker/register", for_workers(register), methods=["POST"]),
         Route("/v1/worker/poll", for_workers(poll), methods=["POST"]),

@@ -108,6 +108,12 @@ def _paths() -> dict[str, Any]:
         "/v1/executions/{id}/reject": request("reject", "ApprovalRequest", "Reject an approval it waits on."),
         "/v1/executions/{id}/signal": request("signal", "SignalRequest", "Send a signal to a code workflow."),
         "/v1/executions/{id}/cancel": request("cancel", "CancelRequest", "Cancel it and its children."),
+        "/v1/executions/{id}/migrate": {"post": {
+            "operationId": "migrate", "parameters": [_ID], "requestBody": _body("MigrateRequest"),
+            "summary": "Move a graph execution onto the server's version of its workflow.",
+            "responses": {"200": _answer("Moved, or handed to the engine that holds it.", "Migrated"),
+                          **_errors(400, 401, 404, 409, 422)},
+        }},
         "/v1/worker/register": worker("register", "Register", "Registered",
                                       "A worker joins: what it hosts, on which queues."),
         "/v1/worker/poll": worker("poll", "Poll", "PollResponse",

@@ -23,6 +23,8 @@ __all__ = [
     "ExecutionList",
     "ExecutionView",
     "History",
+    "MigrateRequest",
+    "Migrated",
     "Pending",
     "ResultView",
     "SignalRequest",
@@ -93,6 +95,11 @@ class SignalRequest(_Request, frozen=True, kw_only=True):
 
     name: Annotated[Name, _doc("The signal's name.")]
     payload: Annotated[Any, _doc("The signal's payload, as JSON.")] = None
+
+
+class MigrateRequest(_Request, frozen=True, kw_only=True):
+    """Move a graph execution onto the server's version of its workflow (see
+    ``cerebelum migrate``): its operator says the change is safe for it."""
 
 
 class CancelRequest(_Request, frozen=True, kw_only=True):
@@ -199,6 +206,14 @@ class Accepted(_Response, frozen=True, kw_only=True):
     id: str
     request: Annotated[str, _doc("`approve`, `reject`, `signal` or `cancel`.")]
     name: str = ""
+
+
+class Migrated(_Response, frozen=True, kw_only=True):
+    """The execution runs the server's version of its graph workflow now (or will, once the
+    engine that holds it has taken the request)."""
+
+    id: str
+    version: Annotated[str, _doc("The version (blueprint hash) it runs at.")]
 
 
 class ErrorDetail(_Response, frozen=True, kw_only=True, omit_defaults=True):

@@ -39,3 +39,8 @@ def slow_report(wf):
 async def greeter(name: str, punctuation: str = "!"):
     greeting = await signal("greeting")
     return f"{greeting}, {name}{punctuation}"
+
+
+@workflow
+def fetch_user_only(wf):
+    wf.timeline(fetch_user)

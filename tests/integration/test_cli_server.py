@@ -147,15 +147,29 @@ def test_a_token_is_needed_when_the_server_has_one(sqlite_url):
         assert "no execution has the id 'x'" in one_error_line(from_env)
 
 
-def test_db_and_server_together_or_run_through_a_server_are_refused(sqlite_url, tmp_path):
+def test_db_and_server_together_are_refused(sqlite_url, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     both = cli("--db", sqlite_url, "list", "--server", url)
     line = one_error_line(both, 2)
     assert "--db" in line and "--server" in line and url in line
-    run = cli("run", "tests.integration.server_workflows:greeter", "--server", url)
-    assert run.returncode == 2 and "no such option" in run.stderr.lower()
-    run_env = cli("run", "tests.integration.server_workflows:greeter", CEREBELUM_SERVER=url)
-    assert "$CEREBELUM_SERVER" in one_error_line(run_env, 2)
+    away = cli("run", "greeter", "--server", url)
+    assert url in one_error_line(away, 1)  # it went to the server: nobody answers there
+    module = cli("migrate", "some-id", "--module", "x", "--server", url)
+    assert "--module is for a store" in one_error_line(module, 2)
     # an explicit --db beats $CEREBELUM_SERVER: the store is used, as before
     local = cli("--db", sqlite_url, "list", "--json", CEREBELUM_SERVER=url)
     assert local.returncode == 1 and "no store at" in local.stderr
+
+
+async def test_run_and_migrate_through_the_server(server):
+    ran = await asyncio.to_thread(cli, "run", "fetch_user_only", "--input", '{"user_id": "u9"}',
+                                  "--server", server)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["output"] == {"id": "u9"}
+    waits = await asyncio.to_thread(cli, "run", "tests.integration.server_workflows:access_request",
+                                    "--input", '{"user_id": "u1"}', "--id", "run-1",
+                                    "--server", server)  # fmt: skip
+    assert waits.returncode == 0 and json.loads(waits.stdout)["status"] == "waiting"
+    moved = await asyncio.to_thread(cli, "migrate", "run-1", "--server", server)
+    assert "runs the server's version" not in moved.stderr
+    assert moved.returncode == 1 and "already runs" in moved.stderr  # nothing to move
