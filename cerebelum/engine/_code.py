@@ -24,21 +24,19 @@ from typing import TYPE_CHECKING, Any
 from cerebelum import events as ev
 from cerebelum.code._activity import ActivityDef
 from cerebelum.code._commands import Decision
-from cerebelum.declared import decode_args, encode_args, inputs_of, result_type, returns
+from cerebelum.declared import encode_args, inputs_of, result_type, returns
 from cerebelum.errors import (
     ActivityError,
     ChildFailedError,
     NonDeterminismError,
     SerializationError,
     SignalTimeoutError,
-    StepTimeoutError,
 )
-from cerebelum.protocol import ErrorInfo
 from cerebelum.serde import decode, decode_json, encode
-from cerebelum.worker._local import exception_error, unserialisable
+from cerebelum.worker._local import activity_outcome, attempt_activity, exception_error
 
 from ._code_state import WAITS, CodeState, Command
-from ._context import ActivityInfo, current_activity, current_runtime
+from ._context import ActivityInfo, current_runtime
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -46,8 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WorkflowRuntime",
-    "activity_outcome",
-    "attempt_activity",
     "drive",
     "run_activity",
     "settle",
@@ -302,80 +298,6 @@ async def run_activity(
     if error is not None:
         run.heartbeats[p] = info.heartbeat_details
     return activity_outcome(adef, p, attempt, raw, error)
-
-
-async def attempt_activity(
-    adef: ActivityDef, info: ActivityInfo, args: Any
-) -> tuple[bytes | None, ErrorInfo | None]:
-    """Run one attempt of an activity, here or on a worker: its result as JSON, or how it
-    failed. ``args`` is the recorded call, ``{"args": [...], "kwargs": {...}}``."""
-    current_activity.set(info)
-    try:
-        inputs = decode_args(adef.fn, args, f"the arguments of activity {adef.name!r}")
-        call = (
-            adef.fn(*inputs.get("args", ()), **inputs.get("kwargs", {}))
-            if adef.is_async
-            else asyncio.to_thread(adef.fn, *inputs.get("args", ()), **inputs.get("kwargs", {}))
-        )
-        result = await _watched(call, adef, info)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        kind = "timeout" if isinstance(exc, TimeoutError) else "exception"
-        if isinstance(exc, TimeoutError) and not str(exc):
-            exc = StepTimeoutError(
-                f"activity {adef.name!r} did not finish within {adef.timeout:g}s"
-            )
-        return None, ErrorInfo.from_exception(exc, kind)
-    try:
-        raw = encode(result, f"the result of activity {adef.name!r}", returns(adef.fn), "-> {}")
-    except SerializationError as exc:
-        return None, unserialisable(exc)
-    return raw, None
-
-
-def activity_outcome(
-    adef: ActivityDef | None, p: int, attempt: int, raw: bytes | None, error: ErrorInfo | None
-) -> tuple[type[ev.Event], dict[str, Any]]:
-    """The event an activity attempt's outcome records; a failure is retried when the
-    activity's policy allows it (matched by the error's names, wherever it ran)."""
-    if error is None:
-        assert raw is not None
-        return ev.ActivityCompleted, {"position": p, "attempt": attempt, "result": ev.Raw(raw)}
-    retry = adef.retry if adef is not None else None
-    retryable = error.kind in ("exception", "timeout") and (
-        retry is None or retry.allows_names(error.names())
-    )
-    return ev.ActivityFailed, {
-        "position": p,
-        "attempt": attempt,
-        "error": error.to_dict(),
-        "retryable": retryable,
-    }
-
-
-async def _watched(call: Any, adef: ActivityDef, info: ActivityInfo) -> Any:
-    """Await ``call`` under the activity's timeout and heartbeat timeout."""
-    if adef.heartbeat_timeout is None:
-        return await (asyncio.wait_for(call, adef.timeout) if adef.timeout is not None else call)
-    task = asyncio.ensure_future(call)
-    deadline = time.monotonic() + adef.timeout if adef.timeout is not None else None
-    try:
-        while True:
-            await asyncio.wait({task}, timeout=adef.heartbeat_timeout / 2)
-            if task.done():
-                return task.result()
-            now = time.monotonic()
-            if now - info.last_heartbeat > adef.heartbeat_timeout:
-                raise StepTimeoutError(
-                    f"activity {adef.name!r} sent no heartbeat for {adef.heartbeat_timeout:g}s"
-                )
-            if deadline is not None and now > deadline:
-                raise StepTimeoutError(
-                    f"activity {adef.name!r} did not finish within {adef.timeout:g}s"
-                )
-    finally:
-        task.cancel()
 
 
 def waiting_only(state: CodeState) -> bool:

@@ -8,14 +8,15 @@ and never calls a predicate again.
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Raw
 
 from cerebelum import events as ev
-from cerebelum.declared import returns, step_param
+from cerebelum.declared import decode_args, returns, step_param
 from cerebelum.dsl._step import Context, Error, StepDef, unwrap
 from cerebelum.dsl._workflow import Workflow
 from cerebelum.engine._context import ActivityInfo, current_activity
@@ -23,9 +24,14 @@ from cerebelum.engine._match import Outcome, matches
 from cerebelum.engine._state import ExecutionState, NodeStatus
 from cerebelum.errors import SerializationError, StepTimeoutError
 from cerebelum.protocol import ErrorInfo
-from cerebelum.serde import decode, decode_json, roundtrip, storable_text
+from cerebelum.serde import decode, decode_json, encode, roundtrip, storable_text
+
+if TYPE_CHECKING:
+    from cerebelum.code._activity import ActivityDef
 
 __all__ = [
+    "activity_outcome",
+    "attempt_activity",
     "attempt_step",
     "exception_error",
     "route_for",
@@ -201,3 +207,77 @@ async def run_step(
         sd.timeout,
     )
     return step_outcome(wf, name, attempt, raw, error)
+
+
+async def attempt_activity(
+    adef: ActivityDef, info: ActivityInfo, args: Any
+) -> tuple[bytes | None, ErrorInfo | None]:
+    """Run one attempt of an activity, here or on a worker: its result as JSON, or how it
+    failed. ``args`` is the recorded call, ``{"args": [...], "kwargs": {...}}``."""
+    current_activity.set(info)
+    try:
+        inputs = decode_args(adef.fn, args, f"the arguments of activity {adef.name!r}")
+        call = (
+            adef.fn(*inputs.get("args", ()), **inputs.get("kwargs", {}))
+            if adef.is_async
+            else asyncio.to_thread(adef.fn, *inputs.get("args", ()), **inputs.get("kwargs", {}))
+        )
+        result = await _watched(call, adef, info)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        kind = "timeout" if isinstance(exc, TimeoutError) else "exception"
+        if isinstance(exc, TimeoutError) and not str(exc):
+            exc = StepTimeoutError(
+                f"activity {adef.name!r} did not finish within {adef.timeout:g}s"
+            )
+        return None, ErrorInfo.from_exception(exc, kind)
+    try:
+        raw = encode(result, f"the result of activity {adef.name!r}", returns(adef.fn), "-> {}")
+    except SerializationError as exc:
+        return None, unserialisable(exc)
+    return raw, None
+
+
+def activity_outcome(
+    adef: ActivityDef | None, p: int, attempt: int, raw: bytes | None, error: ErrorInfo | None
+) -> tuple[type[ev.Event], dict[str, Any]]:
+    """The event an activity attempt's outcome records; a failure is retried when the
+    activity's policy allows it (matched by the error's names, wherever it ran)."""
+    if error is None:
+        assert raw is not None
+        return ev.ActivityCompleted, {"position": p, "attempt": attempt, "result": ev.Raw(raw)}
+    retry = adef.retry if adef is not None else None
+    retryable = error.kind in ("exception", "timeout") and (
+        retry is None or retry.allows_names(error.names())
+    )
+    return ev.ActivityFailed, {
+        "position": p,
+        "attempt": attempt,
+        "error": error.to_dict(),
+        "retryable": retryable,
+    }
+
+
+async def _watched(call: Any, adef: ActivityDef, info: ActivityInfo) -> Any:
+    """Await ``call`` under the activity's timeout and heartbeat timeout."""
+    if adef.heartbeat_timeout is None:
+        return await (asyncio.wait_for(call, adef.timeout) if adef.timeout is not None else call)
+    task = asyncio.ensure_future(call)
+    deadline = time.monotonic() + adef.timeout if adef.timeout is not None else None
+    try:
+        while True:
+            await asyncio.wait({task}, timeout=adef.heartbeat_timeout / 2)
+            if task.done():
+                return task.result()
+            now = time.monotonic()
+            if now - info.last_heartbeat > adef.heartbeat_timeout:
+                raise StepTimeoutError(
+                    f"activity {adef.name!r} sent no heartbeat for {adef.heartbeat_timeout:g}s"
+                )
+            if deadline is not None and now > deadline:
+                raise StepTimeoutError(
+                    f"activity {adef.name!r} did not finish within {adef.timeout:g}s"
+                )
+    finally:
+        task.cancel()

@@ -36,12 +36,11 @@ from cerebelum import protocol as p
 from cerebelum.code._activity import ActivityDef, declared_activities
 from cerebelum.dsl._step import Context
 from cerebelum.dsl._workflow import registered_workflows
-from cerebelum.engine._code import attempt_activity
 from cerebelum.engine._context import ActivityInfo, current_activity, current_runtime
 from cerebelum.errors import CerebelumError, InvalidRequestError
 from cerebelum.serde import decode_json
 
-from ._local import attempt_step, step_arguments
+from ._local import attempt_activity, attempt_step, step_arguments
 
 __all__ = ["Worker"]
 
