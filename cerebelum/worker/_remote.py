@@ -77,6 +77,8 @@ class Worker:
         token: the server's worker token (default ``$CEREBELUM_WORKER_TOKEN``).
         worker_id: its id (default: host, pid and a random part).
         poll_wait: how long one poll waits for a task before asking again.
+        drain_timeout: once stopped, how long it goes on trying to hand its last results
+            over to a server that does not answer.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class Worker:
         token: str | None = None,
         worker_id: str | None = None,
         poll_wait: float = 10.0,
+        drain_timeout: float = 60.0,
     ) -> None:
         if concurrency < 1:
             raise InvalidRequestError(f"concurrency is a whole number >= 1, not {concurrency!r}")
@@ -99,6 +102,7 @@ class Worker:
         self.token = token if token is not None else os.environ.get("CEREBELUM_WORKER_TOKEN")
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.poll_wait = poll_wait
+        self.drain_timeout = drain_timeout
         graphs = workflows if workflows is not None else list(registered_workflows().values())
         self._steps: dict[str, tuple[Any, str]] = {
             f"{wf.name}.{step}": (wf, step)
@@ -154,9 +158,17 @@ class Worker:
                                 len(self._running) + len(self._backlog))  # fmt: skip
                     await asyncio.gather(*(t for _, t, _, _ in list(self._running.values())),
                                          return_exceptions=True)  # fmt: skip
-                while self._results and not helpers[0].done():
-                    self._reported.clear()
-                    await self._reported.wait()
+                try:  # hand the results over; a server away for good must not keep us
+                    async with asyncio.timeout(self.drain_timeout):
+                        while self._results and not helpers[0].done():
+                            self._reported.clear()
+                            await self._reported.wait()
+                except TimeoutError:
+                    logger.warning(
+                        "worker %s: stopping with %d results the server did not take (%s): "
+                        "their tasks are offered again when their leases run out",
+                        self.id, len(self._results), ", ".join(self._results),
+                    )  # fmt: skip
             finally:
                 for helper in helpers:
                     helper.cancel()
