@@ -121,11 +121,15 @@ class Dispatch(EngineBase):
 
     def _enqueue(self, run: Run, key: str | int, attempt: int) -> None:
         now = self.clock.timestamp()
-        wall = self._wall.timestamp()
         if run.kind == "graph":
             row = self._step_row(run, str(key), attempt, now)
         else:
             row = self._activity_row(run, int(key), attempt, now)
+        self._offer(run, row)
+
+    def _offer(self, run: Run, row: TaskRow) -> None:
+        """Enqueue ``row`` in ``run``'s next write, leased already to a poll waiting for it."""
+        wall = self._wall.timestamp()
         poll = next((q for q in self._polls if q.room > 0 and q.worker.takes(row)), None)
         if poll is not None:  # a worker waits for it: lease it in this very write
             row = TaskRow(**{**vars(row), "status": "leased", "worker_id": poll.worker.id,
@@ -139,6 +143,23 @@ class Dispatch(EngineBase):
         run.remote[row.id] = row
         self._task_runs[row.id] = run
         self._mark_dirty(run)
+
+    def _activate(self, run: Run) -> None:
+        """Have a worker run ``run``'s coroutine against its history (a code workflow where
+        workers run the code): one activation out at a time, another once it is back."""
+        if run.state.ended or run.state.queued:
+            return
+        if run.activation is not None:
+            run.again = True
+            return
+        now = self.clock.timestamp()
+        row = TaskRow(
+            id=uuid.uuid4().hex, execution_id=run.id, kind="workflow", name=run.wf.name,
+            queue="default", attempt=1, idempotency_key=f"{run.id}:activation",
+            inputs=b"null", created_at=now, available_at=self._wall.timestamp(),
+        )  # fmt: skip
+        run.activation = row.id
+        self._offer(run, row)
 
     def _step_row(self, run: Run, step: str, attempt: int, now: float) -> TaskRow:
         wf = cast("Workflow", run.wf)
@@ -219,13 +240,15 @@ class Dispatch(EngineBase):
                 "this engine runs every step itself (dispatch='local'): it hands no tasks to "
                 "workers; start the server with dispatch to workers"
             )
-        hosts = {"step": list(reg.steps), "activity": list(reg.activities)}
+        hosts = {"step": list(reg.steps), "activity": list(reg.activities),
+                 "workflow": list(reg.workflows)}  # fmt: skip
         entry = WorkerEntry(reg.worker_id, hosts, list(reg.queues), reg.concurrency,
                             self._wall.timestamp())  # fmt: skip
         entry.names = {(kind, name) for kind, names in hosts.items() for name in names}
         self._workers[reg.worker_id] = entry
-        logger.info("worker %s registered: %d steps, %d activities, queues %s",
-                    reg.worker_id, len(reg.steps), len(reg.activities), ", ".join(reg.queues))  # fmt: skip
+        logger.info("worker %s registered: %d steps, %d activities, %d workflows, queues %s",
+                    reg.worker_id, len(reg.steps), len(reg.activities), len(reg.workflows),
+                    ", ".join(reg.queues))  # fmt: skip
         return p.Registered(worker_id=reg.worker_id, lease=self.task_lease)
 
     def end_polls(self) -> None:
@@ -262,7 +285,7 @@ class Dispatch(EngineBase):
         # poll waited, or (once a second below) leases that ran out and other servers' tasks
         claimed = await self._claim(worker, poll.max_tasks, force=poll.wait == 0)
         if claimed or poll.wait == 0 or self._polls_ended:
-            return claimed
+            return await self._with_history(claimed)
         while True:
             left = deadline - loop.time()
             if left <= 0:
@@ -277,12 +300,12 @@ class Dispatch(EngineBase):
                 if waiting in self._polls:
                     self._polls.remove(waiting)  # from here on, nothing more is leased to it
             if waiting.reserved:
-                return await self._collect(waiting)
+                return await self._with_history(await self._collect(waiting))
             if self._polls_ended:
                 return []
             claimed = await self._claim(worker, poll.max_tasks, force=True)
             if claimed:
-                return claimed
+                return await self._with_history(claimed)
 
     def _tasks_elsewhere(self) -> None:
         """Another server enqueued tasks: the polls waiting here look in the store now."""
@@ -353,8 +376,22 @@ class Dispatch(EngineBase):
         finally:
             if taking is not None and taking in self._polls:
                 self._polls.remove(taking)
-        tasks = await self._collect(taking) if taking is not None else []
+        tasks = await self._with_history(await self._collect(taking)) if taking else []
         return p.ReportResponse(acknowledged=[i for i in outcomes if i is not None], tasks=tasks)
+
+    async def _with_history(self, tasks: list[p.Task]) -> list[p.Task]:
+        """An activation carries the execution's whole history: read it as it goes out
+        (its cause is committed by then), with the engine's clock for ``now()``."""
+        out = []
+        for task in tasks:
+            if task.kind is p.TaskKind.WORKFLOW:
+                history = await self.store.history(task.execution_id)
+                task = msgspec.structs.replace(
+                    task, events=[msgspec.Raw(ev.encode_event(e)) for e in history],
+                    from_start=True, now=self.clock.timestamp(),
+                )  # fmt: skip
+            out.append(task)
+        return out
 
     async def _collect(self, poll: _Poll) -> list[p.Task]:
         """The tasks leased to ``poll`` (no longer offered more), once their writes commit."""
@@ -413,12 +450,15 @@ class Dispatch(EngineBase):
         self._task_runs.pop(row.id, None)
         run.finished.append(row.id)
         self._mark_dirty(run)
+        state = run.state
+        if row.kind == "workflow":
+            self._activated(run, row, r)
+            return
         if r.commands is not None:
             raise InvalidRequestError(
                 f"task {row.id!r} is a {row.kind}: its result is a value or an error, not commands"
             )
         raw = bytes(r.value) if not isinstance(r.value, msgspec.UnsetType) else None
-        state = run.state
         now = self.clock.timestamp()
         began = min(r.started_at, now) if r.started_at is not None else now
         if state.ended or row.status == "done":
@@ -447,6 +487,24 @@ class Dispatch(EngineBase):
                 run.activities.get(position), position, row.attempt, raw, r.error
             )
         self._apply(run, cls, **fields)
+
+    def _activated(self, run: Run, row: TaskRow, r: p.TaskResult) -> None:
+        """An activation is back: record the commands the coroutine gave, in order."""
+        if run.activation == row.id:
+            run.activation = None
+        if run.state.ended or row.status == "done":  # or a late answer to one offered again
+            return
+        if r.commands is None:  # the worker could not run it at all
+            error = r.error.to_dict() if r.error is not None else {"message": "no commands"}
+            message = f"a worker could not run the workflow's code: {error.get('message', '')}"
+            self._apply(run, ev.ExecutionStuck, error={**error, "message": message})
+            return
+        from ._commands import apply_commands
+
+        apply_commands(self, run, r.commands)
+        if run.again and run.activation is None:
+            run.again = False
+            self._activate(run)
 
     def _buffer(self, run: Run, cls: type[ev.Event], at: float, **fields: Any) -> None:
         """Fold and buffer one event that decides nothing (a start, recorded late)."""

@@ -346,6 +346,9 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
         return Run(eid, workflow, ExecutionState(eid, workflow.blueprint))
 
     def _start_coroutine(self, run: Run) -> None:
+        if self.dispatch == "workers":  # a worker runs it, against its history
+            self._activate(run)
+            return
         run.runtime = _code.WorkflowRuntime(self, run)
         run.task = asyncio.create_task(_code.drive(self, run), name=f"cerebelum-workflow-{run.id}")
 
@@ -523,11 +526,15 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
         buffer = run.buffer
         buffer.append(event)
         ready = [event] if cls in _STARTED else []
+        wakes = cls in _SETTLES
         for follow in decide_next(state, event, now):
             fold_one(state, follow)
             buffer.append(follow)
             if type(follow) in _STARTED:
                 ready.append(follow)
+            wakes = wakes or isinstance(follow, _SETTLES)
+        if wakes and not graph and self.dispatch == "workers":
+            self._activate(run)  # the coroutine, on a worker, has an outcome to see
         for s in ready:  # started right after the commit, here or by a worker
             if isinstance(s, ev.StepScheduled):  # graph workflows schedule steps
                 if state.node(s.step).status is NodeStatus.ACTIVE:

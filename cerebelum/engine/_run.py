@@ -32,7 +32,8 @@ class Run:
     """An execution this engine owns: its folded state, its buffered events, its tasks."""
 
     __slots__ = (
-        "activities", "buffer", "children", "creating", "dirty", "done", "enqueue", "evicting",
+        "activation", "activities", "again", "buffer", "children", "creating", "dirty", "done",
+        "enqueue", "evicting",
         "finished", "heartbeats", "id", "inbox", "inbox_seen", "kind", "launched", "parent_id",
         "persisted_status", "persisted_timers", "remote", "runtime", "state", "task", "tasks",
         "waiters", "wf",
@@ -64,6 +65,9 @@ class Run:
         self.enqueue: list[TaskRow] = []
         self.finished: list[str] = []
         self.remote: dict[str, TaskRow] = {}
+        # code workflows on workers: the activation out, and whether another is due after it
+        self.activation: str | None = None
+        self.again = False
         self.waiters: list[asyncio.Future[None]] = []
         self.inbox: list[int] = []
         self.inbox_seen: set[int] = set()

@@ -40,6 +40,7 @@ from cerebelum.engine._context import ActivityInfo, current_activity, current_ru
 from cerebelum.errors import CerebelumError, InvalidRequestError
 from cerebelum.serde import decode_json
 
+from ._activation import activate
 from ._local import attempt_activity, attempt_step, step_arguments
 
 __all__ = ["Worker"]
@@ -110,6 +111,7 @@ class Worker:
             if wf.kind == "graph"
             for step in wf.steps
         }
+        self._workflows = {wf.name: wf for wf in graphs if wf.kind == "code"}
         acts = activities if activities is not None else list(declared_activities().values())
         self._activities: dict[str, ActivityDef] = {}
         for a in acts:
@@ -127,7 +129,8 @@ class Worker:
     @property
     def hosts(self) -> dict[str, list[str]]:
         """What it registers: step task names and activity names."""
-        return {"steps": sorted(self._steps), "activities": sorted(self._activities)}
+        return {"steps": sorted(self._steps), "activities": sorted(self._activities),
+                "workflows": sorted(self._workflows)}  # fmt: skip
 
     def stop(self) -> None:
         """Stop taking tasks; :meth:`run` returns once those held are done and reported."""
@@ -135,9 +138,9 @@ class Worker:
 
     async def run(self) -> None:
         """Register, then take and run tasks until :meth:`stop`."""
-        if not self._steps and not self._activities:
+        if not self._steps and not self._activities and not self._workflows:
             raise CerebelumError(
-                "this worker hosts nothing: define graph workflows or @activity functions "
+                "this worker hosts nothing: define workflows or @activity functions "
                 "(import their modules) before starting it"
             )
         headers = {"content-type": "application/json"}
@@ -216,7 +219,8 @@ class Worker:
     async def _register(self) -> None:
         hosts = self.hosts
         reg = p.Register(worker_id=self.id, steps=hosts["steps"], activities=hosts["activities"],
-                         queues=self.queues, concurrency=self.concurrency)  # fmt: skip
+                         workflows=hosts["workflows"], queues=self.queues,
+                         concurrency=self.concurrency)  # fmt: skip
         answer = await self._patiently(
             "registering", lambda: self._call("/v1/worker/register", reg, p.Registered)
         )
@@ -283,19 +287,21 @@ class Worker:
         try:
             current_runtime.set(None)
             current_activity.set(info)
+            commands = None
             if task.kind == "step":
                 raw, error = await self._step(task, info)
             elif task.kind == "activity":
                 raw, error = await self._activity(task, info)
             else:
-                raw, error = None, p.ErrorInfo(
-                    kind="exception", name="UnsupportedTask",
-                    message=f"this worker runs steps and activities, not {task.kind} tasks",
-                )  # fmt: skip
+                wf = self._workflows.get(task.name)
+                if wf is None:
+                    raise CerebelumError(f"this worker does not host workflow {task.name!r}")
+                raw, error = None, None
+                commands = await activate(wf, task)
         except asyncio.CancelledError:
             return  # the server no longer wants it (see _heartbeats)
         except Exception as exc:  # what the task gave could not be read: a failure of it
-            raw, error = None, p.ErrorInfo.from_exception(exc)
+            raw, error, commands = None, p.ErrorInfo.from_exception(exc), None
         finally:
             self._running.pop(task.task_id, None)
             if self._backlog:
@@ -303,9 +309,11 @@ class Worker:
             else:
                 self._slot_free.set()
         value: Any = msgspec.Raw(raw) if error is None and raw is not None else msgspec.UNSET
+        if commands is not None:
+            value, error = msgspec.UNSET, None
         self._results[task.task_id] = p.TaskResult(
             task_id=task.task_id, attempt=task.attempt, started_at=started, value=value,
-            error=error,
+            error=error, commands=commands,
         )  # fmt: skip
         self._reported.set()
 

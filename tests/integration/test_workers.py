@@ -290,3 +290,22 @@ async def test_a_queue_s_concurrency_holds_across_workers(store_url, env, procs,
     assert most == 2
     assert len({r[4] for r in runs(scratch)}) == 2
     server.stop()
+
+
+async def test_a_code_workflow_s_coroutine_runs_on_a_worker_and_survives_losing_it(
+    store_url, env, procs, scratch
+):
+    server, url = start_server(procs, store_url, env)
+    a = start_worker(procs, url, env)
+    async with Client(url) as client:
+        handle = await client.start("where_it_runs", "hey", id="where-1")
+        await until(lambda: any(r[1] == "slow_upper" for r in runs(scratch)))
+        b = start_worker(procs, url, env)
+        a.kill()  # the activity's task goes to b; the coroutine is rebuilt there from its history
+        await until(lambda: any(r[1] == "slow_upper" and r[4] == b.pid for r in runs(scratch)))
+        (scratch / "release").touch()
+        result = await handle.result(timeout=30)
+    assert result.status == "completed" and result.output["loud"] == "HEY"
+    assert server.pid not in result.output["pids"]
+    assert set(result.output["pids"]) <= {a.pid, b.pid}
+    b.stop(), server.stop()

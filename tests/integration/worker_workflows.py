@@ -153,3 +153,10 @@ async def leave(context, enter):
 @workflow
 def counted(wf):
     wf.timeline(enter >> leave)
+
+
+@workflow
+async def where_it_runs(text: str) -> dict:
+    first = os.getpid()  # where the coroutine ran: on a worker, not in the server
+    loud = await activity(slow_upper, text)
+    return {"loud": loud, "pids": sorted({first, os.getpid()})}
