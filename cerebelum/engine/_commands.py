@@ -46,7 +46,8 @@ def apply_commands(engine: EngineBase, run: Run, commands: list[Any]) -> None:
             return
         now = engine.clock.timestamp()
         position = getattr(c, "position", None)
-        if position is not None and position in state.commands:
+        given = position is not None and position in state.commands
+        if given and not isinstance(c, p.ReportNonDeterminism):
             continue  # given by an earlier activation already
         match c:
             case p.ScheduleActivity():

@@ -309,3 +309,28 @@ async def test_a_code_workflow_s_coroutine_runs_on_a_worker_and_survives_losing_
     assert server.pid not in result.output["pids"]
     assert set(result.output["pids"]) <= {a.pid, b.pid}
     b.stop(), server.stop()
+
+
+async def test_a_worker_whose_code_no_longer_matches_the_history_stops_it_as_stuck(
+    sqlite_url, env, procs, scratch
+):
+    server, url = start_server(procs, sqlite_url, env)
+    old = start_worker(procs, url, env)
+    async with Client(url) as client:
+        handle = await client.start("changing", "hey", id="changing-1")
+        await until(lambda: any(r[1] == "slow_upper" for r in runs(scratch)))
+        old.kill()
+        start_worker(procs, url, {**env, "WORKER_TEST_FLAVOUR": "new"})
+        (scratch / "release").touch()  # the activity's result comes back: a new activation
+
+        async def stuck() -> bool:
+            return (await client.status("changing-1")).status == "stuck"
+
+        async with asyncio.timeout(30):
+            while not await stuck():
+                await asyncio.sleep(0.05)
+        history = await handle.history()
+    [event] = [e for e in history if isinstance(e, ev.ExecutionStuck)]
+    assert event.error["kind"] == "non_determinism"
+    assert "slow_upper" in event.error["recorded"] and "plain" in event.error["requested"]
+    server.stop()

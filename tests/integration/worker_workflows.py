@@ -160,3 +160,16 @@ async def where_it_runs(text: str) -> dict:
     first = os.getpid()  # where the coroutine ran: on a worker, not in the server
     loud = await activity(slow_upper, text)
     return {"loud": loud, "pids": sorted({first, os.getpid()})}
+
+
+@activity
+async def plain(text: str) -> str:
+    return text
+
+
+@workflow
+async def changing(text: str) -> str:
+    # the code a worker runs depends on how it was started: a changed deployment
+    if os.environ.get("WORKER_TEST_FLAVOUR") == "new":
+        return await activity(plain, text)
+    return await activity(slow_upper, text)
