@@ -52,11 +52,20 @@ __all__ = ["server", "worker"]
     "--lease", type=click.FloatRange(min=0, min_open=True), default=15.0, show_default=True,
     help="Seconds after which another server takes over the executions of a silent one.",
 )  # fmt: skip
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Serve HTTPS with this certificate (PEM), through uvicorn.",
+)
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The certificate's private key (PEM).")  # fmt: skip
 @_db_option
 @click.pass_obj
 def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
            token: str | None, worker_token: str | None, dispatch: str,
-           task_lease: float, lease: float) -> None:  # fmt: skip
+           task_lease: float, lease: float, ssl_certfile: str | None,
+           ssl_keyfile: str | None) -> None:  # fmt: skip
     """Serve the HTTP API (docs/server.md) until SIGINT or SIGTERM.
 
     Imports the MODULEs (or path/to/file.py) that define the workflows and opens an
@@ -72,11 +81,14 @@ def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
         check_bind(host, token or None, worker_token or None, dispatch)
     except CerebelumError as exc:
         _fail(str(exc), 2)
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        _fail("--ssl-certfile and --ssl-keyfile go together", 2)
+    tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
     for module_name in modules:
         _load_workflow_module(module_name)
     _run(settings, serve(settings.db, host=host, port=port, token=token or None,
                          worker_token=worker_token or None, dispatch=dispatch,
-                         task_lease=task_lease, lease=lease))  # fmt: skip
+                         task_lease=task_lease, lease=lease, **tls))  # fmt: skip
 
 
 @main.command()

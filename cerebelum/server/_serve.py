@@ -121,7 +121,8 @@ async def serve(
         try:
             shown = f"[{host}]" if ":" in host else host
             runs = "workers run the steps" if dispatch == "workers" else "it runs the steps"
-            print(f"cerebelum server on http://{shown}:{port} (store {engine.store.url}; {runs})",
+            scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
+            print(f"cerebelum server on {scheme}://{shown}:{port} (store {engine.store.url}; {runs})",
                   file=sys.stderr, flush=True)  # fmt: skip
             await server.serve()
         finally:
