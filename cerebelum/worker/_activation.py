@@ -9,14 +9,15 @@ asked for on the way, in program order: the engine records them as events
 (``ScheduleActivity`` becomes ``ActivityScheduled``...), and sends the next activation
 once one of them has an outcome.
 
-The coroutine is rebuilt for every activation (no coroutine is kept between two): any
-worker that hosts the workflow can take any activation, and one that dies loses nothing.
+A worker keeps the coroutine between activations (:class:`Coroutines`): the next
+activation it takes for that execution goes on with it, with no replay. Any worker
+that hosts the workflow can take any activation, though: one that does not hold the
+coroutine rebuilds it from the history, and a worker that dies loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -25,11 +26,12 @@ import msgspec
 from cerebelum import events as ev
 from cerebelum import protocol as p
 from cerebelum.clock import VirtualClock
+from cerebelum.declared import result_type
 from cerebelum.dsl._workflow import lookup_workflow
-from cerebelum.engine._code import WorkflowRuntime, drive
+from cerebelum.engine._code import WorkflowRuntime, drive, settle
 from cerebelum.engine._code_state import CodeState, evolve_code, fold_code
 
-__all__ = ["activate"]
+__all__ = ["Coroutines"]
 
 #: The longest an activation may run the workflow's own code (it should only await).
 MAX_ACTIVATION = 60.0
@@ -128,28 +130,102 @@ def _positive(seconds: float | None) -> float | None:
     return None if seconds is None else max(seconds, 1e-3)
 
 
-async def activate(wf: Any, task: p.Task) -> list[Any]:
-    """Run the code workflow ``wf`` against the history ``task`` carries; its new commands."""
-    recorder = _Recorder(task.now if task.now is not None else time.time())
-    run = _Run(task.execution_id, wf, fold_code(task.history(), task.execution_id))
-    run.runtime = WorkflowRuntime(recorder, run)  # type: ignore[arg-type]
-    run.task = asyncio.create_task(drive(recorder, run), name=f"cerebelum-activation-{run.id}")  # type: ignore[arg-type]
+class Coroutines:
+    """The coroutines a worker keeps between activations, at most ``keep`` of them.
+
+    An activation for an execution whose coroutine is here goes on with it: the new
+    history is folded (no code runs for that), the outcomes it brings are handed to the
+    awaits they answer, and the coroutine carries on from where it waited. There is no
+    replay on that path. The coroutine is rebuilt from the history instead when it is not
+    here (another worker ran the last activation, or this one restarted), or when the
+    history holds commands beyond where it stands (another worker moved it on).
+    """
+
+    def __init__(self, keep: int = 1000) -> None:
+        self.keep = keep
+        self._held: dict[str, tuple[_Run, _Recorder]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    async def activate(self, wf: Any, task: p.Task) -> list[Any]:
+        """Run ``wf``'s coroutine for ``task``; the commands it gives."""
+        lock = self._locks.setdefault(task.execution_id, asyncio.Lock())
+        async with lock:
+            try:
+                return await self._activate(wf, task)
+            finally:
+                if not lock._waiters:  # type: ignore[attr-defined]  # nobody queued behind
+                    self._locks.pop(task.execution_id, None)
+
+    async def _activate(self, wf: Any, task: p.Task) -> list[Any]:
+        now = task.now if task.now is not None else time.time()
+        state = fold_code(task.history(), task.execution_id)
+        held = self._held.pop(task.execution_id, None)
+        if held is not None and not _goes_on(held[0], state, wf):
+            _drop(held[0])
+            held = None
+        if held is None:
+            recorder = _Recorder(now)
+            run = _Run(task.execution_id, wf, state)
+            run.runtime = WorkflowRuntime(recorder, run)  # type: ignore[arg-type]
+            coro = drive(recorder, run)  # type: ignore[arg-type]  # an engine's part, in small
+            run.task = asyncio.create_task(coro, name=f"cerebelum-workflow-{run.id}")
+        else:
+            run, recorder = held
+            recorder.clock.set(now)
+            recorder.commands = []
+            run.state = state
+            assert run.runtime is not None
+            for position, fut in list(run.runtime.futures.items()):
+                cmd = state.commands.get(position)
+                if cmd is not None and cmd.settled:
+                    del run.runtime.futures[position]
+                    settle(fut, cmd, result_type(run.runtime, position))
+        try:
+            await _until_blocked(wf, run)
+        except BaseException:
+            _drop(run)
+            raise
+        if run.task is not None and not run.task.done():
+            self._held[task.execution_id] = (run, recorder)
+            while len(self._held) > self.keep:  # the oldest first
+                _drop(self._held.pop(next(iter(self._held)))[0])
+        return recorder.commands
+
+    def close(self) -> None:
+        for run, _ in self._held.values():
+            _drop(run)
+        self._held.clear()
+
+
+def _goes_on(run: _Run, state: CodeState, wf: Any) -> bool:
+    """Whether the held coroutine can carry on with ``state``: the same workflow, and no
+    command recorded at or beyond the position it has reached (another worker's)."""
+    runtime = run.runtime
+    if run.wf is not wf or runtime is None or run.task is None or run.task.done():
+        return False
+    return all(position < runtime.position for position in state.commands)
+
+
+def _drop(run: _Run) -> None:
+    if run.task is not None and not run.task.done():
+        run.evicting = True  # drive() ends quietly
+        run.task.cancel()
+
+
+async def _until_blocked(wf: Any, run: _Run) -> None:
+    """Let the coroutine run until it waits on a command not answered yet, or ends."""
+    assert run.task is not None and run.runtime is not None
     deadline = time.monotonic() + MAX_ACTIVATION
-    try:
-        while not run.task.done() and not run.runtime.blocked():
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"workflow {wf.name!r} ran its own code for {MAX_ACTIVATION:g}s without "
-                    "waiting on a command: a workflow only awaits activities, sleeps, "
-                    "approvals, signals and children"
-                )
-            await asyncio.sleep(0)
-        if run.task.done():
-            run.task.result()  # what drive() could not record, raised here
-    finally:
-        if not run.task.done():
-            run.evicting = True  # drive() ends quietly: this coroutine is done with
-            run.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run.task
-    return recorder.commands
+    while not run.task.done() and not run.runtime.blocked():
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"workflow {wf.name!r} ran its own code for {MAX_ACTIVATION:g}s without "
+                "waiting on a command: a workflow only awaits activities, sleeps, "
+                "approvals, signals and children"
+            )
+        await asyncio.sleep(0)
+    if run.task.done():
+        run.task.result()  # what drive() could not record, raised here

@@ -40,7 +40,7 @@ from cerebelum.engine._context import ActivityInfo, current_activity, current_ru
 from cerebelum.errors import CerebelumError, InvalidRequestError
 from cerebelum.serde import decode_json
 
-from ._activation import activate
+from ._activation import Coroutines
 from ._local import attempt_activity, attempt_step, step_arguments
 
 __all__ = ["Worker"]
@@ -124,6 +124,7 @@ class Worker:
         self._reported = asyncio.Event()  # results were added, or acknowledged
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
+        self._coroutines = Coroutines()
         self._http: aiohttp.ClientSession | None = None
 
     @property
@@ -179,6 +180,7 @@ class Worker:
                     with contextlib.suppress(asyncio.CancelledError):
                         await helper
                 self._http = None
+                self._coroutines.close()
         logger.info("worker %s stopped", self.id)
 
     # --- talking to the server ------------------------------------------------------------
@@ -297,7 +299,7 @@ class Worker:
                 if wf is None:
                     raise CerebelumError(f"this worker does not host workflow {task.name!r}")
                 raw, error = None, None
-                commands = await activate(wf, task)
+                commands = await self._coroutines.activate(wf, task)
         except asyncio.CancelledError:
             return  # the server no longer wants it (see _heartbeats)
         except Exception as exc:  # what the task gave could not be read: a failure of it

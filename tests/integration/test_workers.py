@@ -334,3 +334,15 @@ async def test_a_worker_whose_code_no_longer_matches_the_history_stops_it_as_stu
     assert event.error["kind"] == "non_determinism"
     assert "slow_upper" in event.error["recorded"] and "plain" in event.error["requested"]
     server.stop()
+
+
+async def test_a_worker_keeps_a_coroutine_between_activations(sqlite_url, env, procs, scratch):
+    server, url = start_server(procs, sqlite_url, env)
+    start_worker(procs, url, env)
+    async with Client(url) as client:
+        results = [await client.execute("three_steps", f"t{i}") for i in range(5)]
+    assert [r.output for r in results] == [f"t{i}..." for i in range(5)]
+    # four activations each (the start, then each activity's result): built once each
+    begins = Counter(key for what, _, key, _, _ in runs(scratch) if what == "begin")
+    assert begins == {f"t{i}": 1 for i in range(5)}
+    server.stop()

@@ -173,3 +173,11 @@ async def changing(text: str) -> str:
     if os.environ.get("WORKER_TEST_FLAVOUR") == "new":
         return await activity(plain, text)
     return await activity(slow_upper, text)
+
+
+@workflow
+async def three_steps(text: str) -> str:
+    mark("begin", "three_steps", text, 0)  # each time the coroutine is built (or rebuilt)
+    for _ in range(3):
+        text = await activity(plain, text + ".")
+    return text
