@@ -215,11 +215,19 @@ def _drop(run: _Run) -> None:
         run.task.cancel()
 
 
+def _waits(run: _Run) -> bool:
+    """Whether the coroutine waits on something not done yet, and nothing it awaits is
+    done: what it awaited was just answered until its task has woken on it."""
+    waiter = getattr(run.task, "_fut_waiter", None)
+    futures = run.runtime.futures.values() if run.runtime is not None else ()
+    return waiter is not None and not waiter.done() and not any(f.done() for f in futures)
+
+
 async def _until_blocked(wf: Any, run: _Run) -> None:
     """Let the coroutine run until it waits on a command not answered yet, or ends."""
     assert run.task is not None and run.runtime is not None
     deadline = time.monotonic() + MAX_ACTIVATION
-    while not run.task.done() and not run.runtime.blocked():
+    while not run.task.done() and not _waits(run):
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"workflow {wf.name!r} ran its own code for {MAX_ACTIVATION:g}s without "
