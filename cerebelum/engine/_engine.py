@@ -526,14 +526,17 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
         buffer = run.buffer
         buffer.append(event)
         ready = [event] if cls in _STARTED else []
-        wakes = cls in _SETTLES
-        for follow in decide_next(state, event, now):
+        follows = decide_next(state, event, now)
+        for follow in follows:
             fold_one(state, follow)
             buffer.append(follow)
             if type(follow) in _STARTED:
                 ready.append(follow)
-            wakes = wakes or isinstance(follow, _SETTLES)
-        if wakes and not graph and self.dispatch == "workers":
+        if (
+            not graph
+            and self.dispatch == "workers"
+            and (cls in _SETTLES or any(isinstance(f, _SETTLES) for f in follows))
+        ):
             self._activate(run)  # the coroutine, on a worker, has an outcome to see
         for s in ready:  # started right after the commit, here or by a worker
             if isinstance(s, ev.StepScheduled):  # graph workflows schedule steps

@@ -135,7 +135,7 @@ class Queues(EngineBase):
             self._start_coroutine(run)
 
     def _admit_soon(self) -> None:
-        if declared_queues():
+        if _declared:  # no copy: this runs each time an execution ends
             self._wanted.add("admit")
             self._poke.set()
 

@@ -63,6 +63,11 @@ class _Refused(Exception):
         super().__init__(f"{status} {type_}: {message}")
         self.status, self.type, self.message = status, type_, message
 
+    @property
+    def forgotten(self) -> bool:
+        """The server does not know this worker (it restarted): register again."""
+        return self.status == 404 and self.type == "UnknownWorkerError"
+
 
 class Worker:
     """Runs the steps and activities a server hands out.
@@ -232,7 +237,7 @@ class Worker:
 
     async def _again(self, exc: _Refused) -> None:
         """After a refusal: register again if the server forgot us, else pass it on."""
-        if exc.status == 404 and exc.type == "UnknownWorkerError":
+        if exc.forgotten:
             await self._register()
         else:
             raise exc
@@ -370,7 +375,7 @@ class Worker:
         try:
             answer = await self._call("/v1/worker/heartbeat", beat, p.HeartbeatResponse)
         except _Refused as exc:
-            if exc.status == 404 and exc.type == "UnknownWorkerError":
+            if exc.forgotten:
                 with contextlib.suppress(Exception):
                     await self._register()
             return
@@ -399,7 +404,7 @@ class Worker:
             try:
                 answer = await self._call("/v1/worker/report", report, p.ReportResponse)
             except _Refused as exc:
-                if exc.status == 404 and exc.type == "UnknownWorkerError":
+                if exc.forgotten:
                     await self._register()
                     continue
                 if exc.status in (502, 503, 504):
