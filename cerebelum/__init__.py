@@ -36,6 +36,7 @@ from cerebelum.dsl import (
     back_to,
     fail,
     proceed,
+    remote_step,
     retry,
     skip_to,
     step,
@@ -49,6 +50,7 @@ from cerebelum.engine import (
     ExecutionResult,
     Handle,
     Queue,
+    TaskInfo,
 )
 from cerebelum.errors import (
     ActivityError,
@@ -106,6 +108,7 @@ __all__ = [
     "StoreFullError",
     "StoreLockedError",
     "StoreUnavailableError",
+    "TaskInfo",
     "VersionMismatchError",
     "VirtualClock",
     "Workflow",
@@ -122,6 +125,7 @@ __all__ = [
     "patched",
     "proceed",
     "random",
+    "remote_step",
     "retry",
     "signal",
     "skip_to",

@@ -81,25 +81,27 @@ def list_(settings: _Settings, status: str | None, workflow: str | None, limit: 
 @_server_options
 @click.pass_obj
 def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
-    """An execution: status, inputs, output or error, steps with timings, history."""
-    from cerebelum.engine._results import summarize_steps
+    """An execution: status, inputs, output or error, steps with timings, the tasks no
+    worker has finished, history."""
+    from cerebelum.engine._results import TaskInfo, summarize_steps
 
     async def read(store: Store) -> Any:
         rec = await store.get(execution_id)
         if rec is None:
             raise CerebelumError(f"no execution has the id {execution_id!r} in {store.url}")
-        return rec, await store.history(execution_id)
+        tasks = [TaskInfo.from_row(r) for r in await store.tasks_in_flight([execution_id])]
+        return rec, await store.history(execution_id), tasks
 
     async def ask(client: Any) -> Any:
         info = await client.status(execution_id)
         history = await client.history(execution_id)
-        return _from_server(info, history), history
+        return _from_server(info, history), history, await client.tasks(execution_id)
 
     url = settings.remote()
     if url is None:
-        rec, history = _run(settings, _with_store(settings.db, read))
+        rec, history, tasks = _run(settings, _with_store(settings.db, read))
     else:
-        rec, history = _run(settings, _with_client(settings, url, ask))
+        rec, history, tasks = _run(settings, _with_client(settings, url, ask))
     steps = summarize_steps(history)
     output = decode_json(rec.output) if rec.output else None
     awaited = _awaited(rec.kind, rec.id, history) if rec.status == "waiting" else []
@@ -115,6 +117,8 @@ def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
                        "started_at": _timestamp(s.started_at),
                        "finished_at": _timestamp(s.finished_at),
                        "duration": s.duration} for s in steps],
+            "tasks": [{**vars(t), "since": t.since.timestamp(),
+                       "lease_until": _timestamp(t.lease_until)} for t in tasks],
             "history": [{"type": type(e).__name__, **_fields(e)} for e in history],
         }  # fmt: skip
         click.echo(_dump(doc))
@@ -126,6 +130,8 @@ def show(settings: _Settings, execution_id: str, as_json: bool) -> None:
             took = f"{s.duration * 1000:.1f} ms" if s.duration is not None else "-"
             table.add_row(escape(s.name), s.status, str(s.attempts), _when(s.started_at), took)
         out.print(table)
+    for t in tasks:
+        out.print(f"task     {t.describe()}, since {_when(t.since)}", markup=False)
     out.print("[bold]history[/]")
     for e in history:
         fields = {k: v for k, v in _fields(e).items() if k not in ("seq", "at")}

@@ -20,7 +20,7 @@ import msgspec
 from cerebelum import errors
 from cerebelum import events as ev
 from cerebelum.declared import read_output
-from cerebelum.engine import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo
+from cerebelum.engine import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo, TaskInfo
 from cerebelum.serde import encode
 from cerebelum.server import messages as m
 
@@ -187,6 +187,11 @@ class Client:
     async def status(self, execution_id: str) -> ExecutionInfo:
         """The execution's status, output or error, and its steps with their timings."""
         return _info(await self._call("GET", _path(execution_id), m.ExecutionView))
+
+    async def tasks(self, execution_id: str) -> builtins.list[TaskInfo]:
+        """The execution's unfinished tasks: what each waits for, or which worker runs it."""
+        answer = await self._call("GET", f"{_path(execution_id)}/tasks", m.TaskList)
+        return [TaskInfo(**msgspec.structs.asdict(t)) for t in answer.tasks]
 
     async def history(self, execution_id: str) -> builtins.list[ev.Event]:
         """Every event of the execution, in order, as :mod:`cerebelum.events` types."""

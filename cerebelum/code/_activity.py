@@ -38,6 +38,11 @@ class ActivityDef:
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
 
+    @property
+    def remote(self) -> bool:
+        """Called by name, with no function in this process: a worker hosts it."""
+        return self.fn is hosted_elsewhere
+
     def with_options(
         self,
         *,
@@ -78,9 +83,28 @@ class ActivityDef:
         )
 
 
-def as_activity(fn: Callable[..., Any] | ActivityDef) -> ActivityDef:
+def hosted_elsewhere(*args: Any, **kwargs: Any) -> Any:
+    """The function of an activity called by name: a worker runs it, not this process."""
+    raise CerebelumError("this activity is called by name: a worker that hosts it runs it")
+
+
+#: What ``activity("name", ..., queue=...)`` takes as the call's options, not its arguments.
+_OPTIONS = ("queue", "retry", "timeout", "heartbeat_timeout")
+
+
+def by_name(name: str) -> ActivityDef:
+    """The activity called ``name``: the one declared here with ``@activity``, else one a
+    worker hosts under that name (in any language)."""
+    if not name:
+        raise DefinitionError("activity(): an activity's name is a non-empty string")
+    return _declared.get(name) or ActivityDef(fn=hosted_elsewhere, name=name)
+
+
+def as_activity(fn: Callable[..., Any] | ActivityDef | str) -> ActivityDef:
     if isinstance(fn, ActivityDef):
         return fn
+    if isinstance(fn, str):
+        return by_name(fn)
     if not callable(fn):
         raise DefinitionError(f"activity() needs a function, not {fn!r}")
     return ActivityDef(fn=fn, name=getattr(fn, "__name__", repr(fn)))
@@ -93,6 +117,12 @@ def activity(fn: Any = None, /, *args: Any, **kwargs: Any) -> Any:
     records the call and its result; after a crash the recorded result is returned
     and the function is not called again.
 
+    By name: ``await activity("resize_image", url, 300, queue="images")`` runs the
+    activity a worker hosts under that name, in any language (or the one declared here
+    with ``@activity(name=...)``). Called so, the keywords ``queue``, ``retry``,
+    ``timeout`` and ``heartbeat_timeout`` are the call's options; any other keyword is
+    an argument.
+
     As a decorator: ``@activity`` or ``@activity(retry=Retry(...), timeout=30,
     heartbeat_timeout=10, name="fetch", queue="gpu")`` sets the options every call uses
     (``queue``: only workers on that queue take it, where workers run the activities).
@@ -101,6 +131,9 @@ def activity(fn: Any = None, /, *args: Any, **kwargs: Any) -> Any:
         CerebelumError: called with arguments outside a code workflow.
     """
     runtime = current_runtime.get()
+    if runtime is not None and isinstance(fn, str):
+        options = {k: kwargs.pop(k) for k in _OPTIONS if k in kwargs}
+        return runtime.activity(by_name(fn).with_options(**options), args, kwargs)
     if runtime is not None and fn is not None:
         return runtime.activity(as_activity(fn), args, kwargs)
     if fn is None:
@@ -137,7 +170,7 @@ def declared_activities() -> dict[str, ActivityDef]:
     return dict(_declared)
 
 
-def with_options(fn: Callable[..., Any] | ActivityDef, **options: Any) -> ActivityDef:
+def with_options(fn: Callable[..., Any] | ActivityDef | str, **options: Any) -> ActivityDef:
     """``activity(with_options(fn, timeout=5), x)``: options for one call of a function."""
     return as_activity(fn).with_options(**options)
 

@@ -3,7 +3,7 @@
 from ._builder import Branch, Diverge, WorkflowBuilder
 from ._nodes import ApprovalNode, Chain, Node, WaitNode, approval, wait
 from ._rules import Action, Outcome, back_to, fail, proceed, retry, skip_to
-from ._step import Context, Error, Retry, StepDef, step
+from ._step import Context, Error, Retry, StepDef, remote_step, step
 from ._workflow import Workflow, lookup_workflow, registered_workflows, workflow
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "lookup_workflow",
     "proceed",
     "registered_workflows",
+    "remote_step",
     "retry",
     "skip_to",
     "step",

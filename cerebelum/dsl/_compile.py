@@ -254,6 +254,7 @@ def _node_spec(g: _Graph, name: str) -> NodeSpec:
         spec.params = [(p.name, p.optional) for p in node.params]
         spec.retry = node.retry.to_spec() if node.retry.max_attempts > 1 else None
         spec.timeout = node.timeout
+        spec.task = node.task
     elif isinstance(node, WaitNode):
         spec.wait_seconds, spec.wait_months, spec.wait_until = node.seconds, node.months, node.until
     elif isinstance(node, ApprovalNode):

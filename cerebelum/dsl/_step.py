@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from cerebelum.errors import DefinitionError
+from cerebelum.errors import CerebelumError, DefinitionError
 
 from ._nodes import Node
 
-__all__ = ["Context", "Error", "Retry", "StepDef", "step"]
+__all__ = ["Context", "Error", "Retry", "StepDef", "remote_step", "step"]
 
 
 def seconds_of(value: timedelta | float | int | None, what: str) -> float | None:
@@ -170,6 +170,9 @@ class StepDef(Node):
     params: tuple[Param, ...] = ()
     is_async: bool = True
     queue: str = "default"
+    #: A step hosted elsewhere (:func:`remote_step`): the name workers host it by. Empty
+    #: for a step whose function is this one's ``fn``.
+    task: str = ""
 
     kind = "step"
 
@@ -178,7 +181,7 @@ class StepDef(Node):
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<step {self.name}>"
+        return f"<remote step {self.name} ({self.task})>" if self.task else f"<step {self.name}>"
 
 
 _registry: dict[str, list[StepDef]] = {}
@@ -241,6 +244,80 @@ def step(
         return sd
 
     return decorate(fn) if fn is not None else decorate
+
+
+def remote_step(
+    task: str,
+    *,
+    after: Iterable[Node | str] = (),
+    name: str | None = None,
+    retry: Retry | None = None,
+    timeout: timedelta | float | None = None,
+    queue: str = "default",
+) -> StepDef:
+    """A step that workers host by name, written in any language: no function here.
+
+    ``remote_step("charge_card", after=[reserve], queue="payments")`` is a node of graph
+    workflows like a ``@step``: it goes in timelines, rules and branches, and its result
+    feeds the steps that name it. Its task carries the name ``task`` (not
+    ``workflow.step``), and its inputs by name: ``inputs`` (the workflow's input) and
+    the result of each step in ``after``, as a ``@step``'s parameters would receive them.
+    It runs only where workers run the steps (``cerebelum server``); until a worker that
+    hosts ``task`` on ``queue`` polls, it waits.
+
+    Args:
+        task: the name workers host it by (``worker.step("charge_card", ...)``).
+        after: the steps (or their names) whose results it receives; it runs after them,
+            and is skipped when one of them was.
+        name: its node's name in the workflow (default: ``task``); two nodes of one
+            workflow that run the same task need two names.
+        retry: the retry policy (default: no retry), matched on the failure's names.
+        timeout: how long one attempt may run (timedelta or seconds).
+        queue: the queue its tasks go to.
+
+    Raises:
+        DefinitionError: a name is empty, or ``after`` holds something that is no step.
+    """
+    if not isinstance(task, str) or not task:
+        raise DefinitionError(f"remote_step: task must be a non-empty string, not {task!r}")
+    node_name = name if name is not None else task
+    if not isinstance(node_name, str) or not node_name:
+        raise DefinitionError(f"remote_step {task!r}: name must be a non-empty string")
+    if isinstance(after, str | Node):
+        after = [after]
+    deps: list[str] = []
+    for dep in after:
+        dep_name = dep.name if isinstance(dep, Node) else dep
+        if not isinstance(dep_name, str) or not dep_name or dep_name == "inputs":
+            raise DefinitionError(
+                f"remote_step {node_name!r}: after= takes steps or step names, not {dep!r}"
+            )
+        if dep_name not in deps:
+            deps.append(dep_name)
+    if retry is not None and not isinstance(retry, Retry):
+        raise DefinitionError(f"remote_step {node_name!r}: retry must be a Retry, not {retry!r}")
+
+    def elsewhere(context: Any, **_: Any) -> Any:
+        raise CerebelumError(
+            f"step {node_name!r} is a remote step: a worker that hosts {task!r} runs it, "
+            "so it has no function in this process; run the workflow on a server whose "
+            "workers host it (cerebelum server, docs/workers.md)"
+        )
+
+    sd = StepDef(
+        name=node_name,
+        fn=elsewhere,
+        retry=retry or NO_RETRY,
+        timeout=seconds_of(timeout, f"remote_step {node_name!r}: timeout"),
+        params=tuple(Param(d, False) for d in deps),
+        is_async=True,
+        queue=_queue(queue, f"remote_step {node_name!r}"),
+        task=task,
+    )
+    same = _registry.setdefault(node_name, [])
+    same[:] = [s for s in same if not (s.task and s.task == task)]
+    same.append(sd)
+    return sd
 
 
 def _origin(fn: Callable[..., Any]) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._blueprint import Blueprint, NodeSpec, RuleSpec
 from ._decide import decide
 from ._queues import Queue
-from ._results import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo
+from ._results import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo, TaskInfo
 from ._state import ExecutionState, ExecutionStatus, NodeStatus, evolve, fold
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = [
     "Queue",
     "RuleSpec",
     "StepInfo",
+    "TaskInfo",
     "check_id",
     "decide",
     "evolve",

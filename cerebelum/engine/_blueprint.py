@@ -41,6 +41,7 @@ class NodeSpec(msgspec.Struct, kw_only=True, omit_defaults=True):
     wait_months: int = 0
     wait_until: float | None = None
     approval_timeout: float | None = None
+    task: str = ""  # a remote step's task name (workers host it by this name)
 
 
 class Blueprint(msgspec.Struct, kw_only=True, dict=True):

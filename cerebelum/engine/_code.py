@@ -32,6 +32,7 @@ from cerebelum.errors import (
     SerializationError,
     SignalTimeoutError,
 )
+from cerebelum.protocol import ErrorInfo
 from cerebelum.serde import decode, decode_json, encode
 from cerebelum.worker._local import activity_outcome, attempt_activity, exception_error
 
@@ -287,6 +288,15 @@ async def run_activity(
     """Run one attempt of the activity at position ``p`` here; return its outcome event."""
     adef = run.activities[p]
     cmd = run.state.commands[p]
+    if adef.remote:  # never retried: no attempt here can go otherwise
+        unhosted = ErrorInfo(
+            kind="not_hosted", name="ActivityNotHosted",
+            message=f"activity {adef.name!r} is called by name, no @activity of that name is "
+            "declared in this process, and this engine runs the activities itself "
+            "(dispatch='local'): declare it here, or run the workflow through a server whose "
+            "workers host it (docs/workers.md)",
+        )  # fmt: skip
+        return activity_outcome(adef, p, attempt, None, unhosted)
     current_runtime.set(None)  # an activity is ordinary code, not part of the workflow
     info = ActivityInfo(
         run.id, adef.name, attempt, f"{run.id}:{p}", run.heartbeats.get(p), time.monotonic(), engine

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cerebelum import events as ev
 from cerebelum import protocol as p
-from cerebelum.code._activity import ActivityDef
+from cerebelum.code._activity import ActivityDef, hosted_elsewhere
 from cerebelum.dsl._step import Retry
 
 if TYPE_CHECKING:
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["apply_commands"]
 
 
-def _elsewhere(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("this activity runs on a worker, not in the engine's process")
-
-
 def _activity(c: p.ScheduleActivity) -> ActivityDef:
     """The activity as the engine needs it: its name, queue, timeouts and retry policy."""
     retry = None
@@ -34,7 +30,7 @@ def _activity(c: p.ScheduleActivity) -> ActivityDef:
         retry = Retry(max_attempts=c.retry.max_attempts, backoff=c.retry.backoff,
                       initial=c.retry.initial, max_interval=c.retry.max_interval,
                       non_retryable=tuple(c.retry.non_retryable))  # fmt: skip
-    return ActivityDef(fn=_elsewhere, name=c.activity, retry=retry,
+    return ActivityDef(fn=hosted_elsewhere, name=c.activity, retry=retry,
                        timeout=c.start_to_close_timeout, heartbeat_timeout=c.heartbeat_timeout,
                        queue=c.queue or "default")  # fmt: skip
 

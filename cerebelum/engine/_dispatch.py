@@ -37,11 +37,12 @@ import msgspec
 
 from cerebelum import events as ev
 from cerebelum import protocol as p
-from cerebelum.errors import InvalidRequestError, UnknownWorkerError
+from cerebelum.errors import ExecutionNotFoundError, InvalidRequestError, UnknownWorkerError
 from cerebelum.serde import encode
 from cerebelum.store import TaskRow
 
 from ._base import EngineBase
+from ._results import TaskInfo
 from ._state import TERMINAL, NodeStatus
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
     from ._run import Run
 
-__all__ = ["Dispatch", "WorkerEntry", "step_task_name"]
+__all__ = ["Dispatch", "WorkerEntry", "step_of_task", "step_task_name"]
 
 logger = logging.getLogger("cerebelum.engine")
 
@@ -93,9 +94,18 @@ class _Poll:
             self.fut.set_result(None)
 
 
-def step_task_name(workflow: str, step: str) -> str:
-    """The name a step's tasks carry: step names are unique only within their workflow."""
-    return f"{workflow}.{step}"
+def step_task_name(wf: Workflow, step: str) -> str:
+    """The name a step's tasks carry: ``workflow.step``, since step names are unique only
+    within their workflow; a remote step's own task name."""
+    return wf.steps[step].task or f"{wf.name}.{step}"
+
+
+def step_of_task(execution_id: str, row: TaskRow) -> tuple[str, int]:
+    """The node and ``back_to`` iteration a step task runs, from its idempotency key
+    (``execution:step``, ``execution:step#N``): its name may be a remote step's task."""
+    rest = row.idempotency_key[len(execution_id) + 1 :]
+    head, sep, tail = rest.rpartition("#")
+    return (head, int(tail)) if sep and tail.isdigit() else (rest, 0)
 
 
 class Dispatch(EngineBase):
@@ -178,7 +188,7 @@ class Dispatch(EngineBase):
         suffix = f"#{node.iteration}" if node.iteration else ""
         return TaskRow(
             id=uuid.uuid4().hex, execution_id=run.id, kind="step",
-            name=step_task_name(wf.name, step), queue=sd.queue, attempt=attempt,
+            name=step_task_name(wf, step), queue=sd.queue, attempt=attempt,
             idempotency_key=f"{run.id}:{step}{suffix}", inputs=b"".join(parts),
             created_at=now, available_at=self._wall.timestamp(), timeout=sd.timeout,
         )  # fmt: skip
@@ -222,7 +232,7 @@ class Dispatch(EngineBase):
         if run.kind == "graph":
             for step in run.state.in_flight():
                 attempt = run.state.node(step).attempt
-                if (step_task_name(run.wf.name, step), attempt) not in have:
+                if (step_task_name(cast("Workflow", run.wf), step), attempt) not in have:
                     self._enqueue(run, step, attempt)
         else:
             for position in run.state.in_flight():
@@ -250,6 +260,24 @@ class Dispatch(EngineBase):
                     reg.worker_id, len(reg.steps), len(reg.activities), len(reg.workflows),
                     ", ".join(reg.queues))  # fmt: skip
         return p.Registered(worker_id=reg.worker_id, lease=self.task_lease)
+
+    async def tasks(self, execution_id: str) -> list[TaskInfo]:
+        """The unfinished tasks of an execution: each waits for a worker, or a worker runs
+        it; ``hosted_by`` names the workers connected here that would take a waiting one.
+
+        Raises:
+            ExecutionNotFoundError: no execution has this id.
+        """
+        self._require_open()
+        if await self.store.get(execution_id) is None:
+            raise ExecutionNotFoundError(
+                f"no execution has the id {execution_id!r}", execution_id=execution_id
+            )
+        rows = await self.store.tasks_in_flight([execution_id])
+        if self.dispatch != "workers":
+            return [TaskInfo.from_row(r) for r in rows]
+        workers = self.workers()
+        return [TaskInfo.from_row(r, [w.id for w in workers if w.takes(r)]) for r in rows]
 
     def end_polls(self) -> None:
         """Answer every poll now, and each new one at once: the server is shutting down."""
@@ -335,7 +363,7 @@ class Dispatch(EngineBase):
             if run.heartbeats.get(position) is not None:
                 details = msgspec.Raw(encode(run.heartbeats[position], "heartbeat details"))
         elif row.kind == "step":
-            iteration = _iteration(row)
+            iteration = step_of_task(row.execution_id, row)[1]
         return p.Task(
             task_id=row.id, execution_id=row.execution_id, kind=p.TaskKind(row.kind),
             name=row.name, workflow=workflow, queue=row.queue, attempt=row.attempt,
@@ -467,7 +495,9 @@ class Dispatch(EngineBase):
             from cerebelum.worker._local import step_outcome
 
             wf = cast("Workflow", run.wf)
-            step = row.name[len(wf.name) + 1 :]
+            step = step_of_task(run.id, row)[0]
+            if step not in wf.steps:
+                return
             node = state.node(step)
             if node.status is not NodeStatus.ACTIVE or node.attempt != row.attempt:
                 return
@@ -525,9 +555,3 @@ class Dispatch(EngineBase):
                 self._task_runs.pop(task_id, None)
             run.remote.clear()
         return enqueue, done
-
-
-def _iteration(row: TaskRow) -> int:
-    """A step task's ``back_to`` iteration, from its idempotency key (``...#N``)."""
-    head, sep, tail = row.idempotency_key.rpartition("#")
-    return int(tail) if sep and tail.isdigit() and head.endswith(row.name.rpartition(".")[2]) else 0

@@ -292,6 +292,15 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
     ) -> Handle:
         self._require_open()
         workflow = self.workflow(wf)
+        if workflow.kind == "graph" and self.dispatch == "local":
+            remote = [f"{n!r} ({sd.task})" for n, sd in workflow.steps.items() if sd.task]
+            if remote:
+                raise InvalidRequestError(
+                    f"workflow {workflow.name!r} has remote steps ({', '.join(remote)}) that "
+                    "workers run, and this engine runs every step itself (dispatch='local'): "
+                    "start it through a server whose workers host them (docs/workers.md)",
+                    workflow=workflow.name,
+                )
         if workflow.kind == "code":
             inputs: Any = workflow.bind(args, kwargs)
         elif len(args) > 1 or kwargs:

@@ -9,9 +9,16 @@ from typing import Any
 from cerebelum import events as ev
 from cerebelum.declared import read_output
 from cerebelum.serde import decode_json
-from cerebelum.store import ExecutionRecord
+from cerebelum.store import ExecutionRecord, TaskRow
 
-__all__ = ["ExecutionError", "ExecutionInfo", "ExecutionResult", "StepInfo", "summarize_steps"]
+__all__ = [
+    "ExecutionError",
+    "ExecutionInfo",
+    "ExecutionResult",
+    "StepInfo",
+    "TaskInfo",
+    "summarize_steps",
+]
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,61 @@ class ExecutionResult:
             output=read_output(rec.workflow, rec.output) if rec.output else None,
             error=ExecutionError.from_dict(rec.error),
         )
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task of an execution that no worker has finished: what it waits for, or who runs it.
+
+    Attributes:
+        id: the task's id.
+        kind: ``step``, ``activity`` or ``workflow`` (a code workflow's activation).
+        name: the name workers host it by.
+        queue: the queue it is on.
+        attempt: which attempt it is.
+        status: ``ready`` (waiting for a worker to take it) or ``leased`` (a worker runs it).
+        worker: the worker that holds it (or last held it).
+        since: when it was enqueued.
+        lease_until: when the worker's lease runs out, unless it heartbeats.
+        claims: how many times a worker took it (more than one: a lease ran out).
+        hosted_by: the connected workers that would take it; ``None`` when not known
+            (read from the store, not from the server the workers talk to).
+    """
+
+    id: str
+    kind: str
+    name: str
+    queue: str
+    attempt: int
+    status: str
+    worker: str | None
+    since: datetime
+    lease_until: datetime | None = None
+    claims: int = 0
+    hosted_by: list[str] | None = None
+
+    @classmethod
+    def from_row(cls, row: TaskRow, hosted_by: list[str] | None = None) -> TaskInfo:
+        lease = row.lease_until if row.status == "leased" else None
+        return cls(
+            id=row.id, kind=row.kind, name=row.name, queue=row.queue, attempt=row.attempt,
+            status=row.status, worker=row.worker_id, since=datetime.fromtimestamp(row.created_at, UTC),
+            lease_until=datetime.fromtimestamp(lease, UTC) if lease is not None else None,
+            claims=row.claims, hosted_by=hosted_by,
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        """What it does, for people: ``waiting for a worker ... (none connected hosts it)``."""
+        where = f"{self.kind} {self.name!r} on queue {self.queue!r}, attempt {self.attempt}"
+        if self.status == "leased":
+            return f"{where}: running on worker {self.worker}"
+        if self.hosted_by is None:
+            hosts = ""
+        elif self.hosted_by:
+            hosts = f" (hosted by {', '.join(self.hosted_by)})"
+        else:
+            hosts = " (no connected worker hosts it on that queue)"
+        return f"{where}: waiting for a worker{hosts}"
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,10 @@ def create_app(
         events: Any = await engine.history(eid)  # Structs, encoded as the objects the type says
         return _json(m.History(id=eid, events=events))
 
+    async def tasks(request: Request) -> Response:
+        infos = await engine.tasks(_execution_id(request))
+        return _json(m.TaskList(tasks=[m.TaskView(**vars(i)) for i in infos]))
+
     async def result(request: Request) -> Response:
         eid = _execution_id(request)
         wait = _number(request, "wait", DEFAULT_WAIT, 0, MAX_WAIT)
@@ -373,6 +377,7 @@ def create_app(
         Route("/v1/executions", api(list_), methods=["GET"]),
         Route("/v1/executions/{id:path}/history", api(history), methods=["GET"]),
         Route("/v1/executions/{id:path}/result", api(result), methods=["GET"]),
+        Route("/v1/executions/{id:path}/tasks", api(tasks), methods=["GET"]),
         *(
             Route(
                 f"/v1/executions/{{id:path}}/{kind}", api(request_endpoint(kind)), methods=["POST"]

@@ -95,6 +95,11 @@ def _paths() -> dict[str, Any]:
             "parameters": [_ID],
             "responses": {"200": _answer("The events.", "History"), **_errors(400, 401, 404)},
         }},
+        "/v1/executions/{id}/tasks": {"get": {
+            "operationId": "tasks", "summary": "Its unfinished tasks: what each waits for, or who runs it.",
+            "parameters": [_ID],
+            "responses": {"200": _answer("The tasks.", "TaskList"), **_errors(400, 401, 404)},
+        }},
         "/v1/executions/{id}/result": {"get": {
             "operationId": "result", "summary": "How the execution ended (a long-poll).",
             "parameters": [_ID, {"name": "wait", "in": "query", "required": False,

@@ -31,6 +31,8 @@ __all__ = [
     "StartRequest",
     "Started",
     "StepView",
+    "TaskList",
+    "TaskView",
 ]
 
 Name = Annotated[str, Meta(min_length=1)]
@@ -162,6 +164,28 @@ class ExecutionView(_Response, frozen=True, kw_only=True):
         str | None, _doc("The version it waits for when no engine here runs its own.")
     ] = None
     steps: list[StepView] = []
+
+
+class TaskView(_Response, frozen=True, kw_only=True):
+    """A task no worker has finished (see ``cerebelum.TaskInfo``)."""
+
+    id: str
+    kind: Annotated[str, _doc("`step`, `activity` or `workflow` (an activation).")]
+    name: Annotated[str, _doc("The name workers host it by.")]
+    queue: str
+    attempt: int
+    status: Annotated[str, _doc("`ready` (waiting for a worker) or `leased` (a worker runs it).")]
+    worker: Annotated[str | None, _doc("The worker that holds it.")] = None
+    since: Annotated[datetime, _doc("When it was enqueued.")]
+    lease_until: datetime | None = None
+    claims: Annotated[int, _doc("How many times a worker took it.")] = 0
+    hosted_by: Annotated[list[str] | None, _doc("The connected workers that would take it.")] = None
+
+
+class TaskList(_Response, frozen=True, kw_only=True):
+    """An execution's unfinished tasks, oldest first."""
+
+    tasks: list[TaskView]
 
 
 class ExecutionList(_Response, frozen=True, kw_only=True):

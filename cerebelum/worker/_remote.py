@@ -114,7 +114,8 @@ class Worker:
             f"{wf.name}.{step}": (wf, step)
             for wf in graphs
             if wf.kind == "graph"
-            for step in wf.steps
+            for step, sd in wf.steps.items()
+            if not sd.task  # a remote step: hosted by whoever registers its task name
         }
         self._workflows = {wf.name: wf for wf in graphs if wf.kind == "code"}
         acts = activities if activities is not None else list(declared_activities().values())
