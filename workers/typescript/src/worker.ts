@@ -157,13 +157,14 @@ export class Worker {
    * their results handed over, or drainTimeout seconds have passed.
    */
   stop(): Promise<void> {
-    if (!this.active || this.stopping) return this.done;
+    const done = this.done.catch(() => {}); // run() says how it failed
+    if (!this.active || this.stopping) return done;
     this.stopping = true;
     this.log.info(`worker ${this.id}: stopping`);
     this.drainTimer = setTimeout(() => this.drainCtl.abort(), this.drainTimeout * 1000);
     this.stopCtl.abort();
     this.finished.notify();
-    return this.done;
+    return done;
   }
 
   /** Register, then take and run tasks until stop(). */
