@@ -40,6 +40,8 @@ SYSTEMS = [
     ("cerebelum", "code", "postgres", "Cerebelum code"),
     ("cerebelum_remote", "graph", "sqlite", "Cerebelum graph, remote workers"),
     ("cerebelum_remote", "code", "sqlite", "Cerebelum code, remote workers"),
+    ("cerebelum_remote", "graph-1", "sqlite", "Cerebelum graph, one Python worker"),
+    ("cerebelum_ts", "graph", "sqlite", "Cerebelum graph, one TypeScript worker"),
     ("cerebelum_remote", "graph", "postgres", "Cerebelum graph, remote workers"),
     ("cerebelum_remote", "code", "postgres", "Cerebelum code, remote workers"),
     ("dbos", "code", "sqlite", "DBOS"),
@@ -52,7 +54,7 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="smaller counts: under 5 minutes")
     p.add_argument("--smoke", action="store_true", help="tiny counts: a check that it runs")
-    p.add_argument("--systems", default="cerebelum,cerebelum_remote,dbos,temporal",
+    p.add_argument("--systems", default="cerebelum,cerebelum_remote,cerebelum_ts,dbos,temporal",
                    help="comma-separated")  # fmt: skip
     p.add_argument("--stores", default="sqlite,postgres,dev-server", help="comma-separated")
     p.add_argument("--workloads", default=",".join(workloads.WORKLOADS), help="comma-separated")

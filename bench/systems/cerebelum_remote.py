@@ -2,7 +2,9 @@
 ``cerebelum worker`` processes on loopback, driven over HTTP by :class:`cerebelum.Client`.
 
 The server and the workers import the workflows of ``bench.systems.cerebelum``; the
-server hands every step and activity to the workers (``--dispatch workers``). What is
+server hands every step and activity to the workers (``--dispatch workers``). The
+flavour ``graph-1`` runs one worker instead of two (beside the TypeScript worker's
+row, bench/systems/cerebelum_ts.py). What is
 measured is the client's view: start, then the result's long-poll, per workflow.
 The fan-out and recovery workloads are left out here: the fan-out's width is built at
 run time in the embedded session, and recovery is measured on the embedded engine.
@@ -16,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +66,27 @@ class Session:
         return {"processes_peak_rss_mb": round(total, 1)}
 
 
+def python_workers(url: str, n: int) -> list[list[str]]:
+    """The commands of ``n`` Python workers for the server at ``url``."""
+    worker = [sys.executable, "-m", "cerebelum", "worker", FLOWS, "--server", url]
+    return [[*worker, "--concurrency", "100"] for _ in range(n)]
+
+
 @contextlib.asynccontextmanager
 async def session(flavour: str, db_url: str, counts: dict[str, int]) -> AsyncIterator[Session]:
+    kind, _, count = flavour.partition("-")
+    async with serving_with(
+        kind, db_url, lambda url: python_workers(url, int(count or WORKERS))
+    ) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def serving_with(
+    kind: str, db_url: str, workers: Callable[[str], list[list[str]]]
+) -> AsyncIterator[Session]:
+    """A server on ``db_url`` and the worker processes ``workers(url)`` gives; a session
+    that runs ``kind`` workflows through them."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     port = _port()
     url = f"http://127.0.0.1:{port}"
@@ -81,12 +102,10 @@ async def session(flavour: str, db_url: str, counts: dict[str, int]) -> AsyncIte
             if procs[0].poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
             time.sleep(0.05)
-        for _ in range(WORKERS):
-            procs.append(subprocess.Popen([*cli, "worker", FLOWS, "--server", url,
-                                           "--concurrency", "100"], cwd=ROOT, env=env,
-                                          stdout=subprocess.DEVNULL))  # fmt: skip
+        for argv in workers(url):
+            procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
         async with Client(url) as client:
-            yield Session(client, flavour, procs)
+            yield Session(client, kind, procs)
     finally:
         for proc in reversed(procs):
             proc.terminate()

@@ -45,7 +45,9 @@ def purchase(wf):
     >> ship (py) >> send_receipt (remote); a payment that fails (a returned error, or a
     thrown CardDeclined) goes to refund."""
     wf.timeline(reserve >> charge_card >> ship >> receipt)
-    wf.diverge(charge_card).when("payment_failed", target=refund).when("CardDeclined", target=refund)
+    wf.diverge(charge_card).when("payment_failed", target=refund).when(
+        "CardDeclined", target=refund
+    )
 
 
 @workflow

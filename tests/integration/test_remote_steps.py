@@ -47,7 +47,12 @@ async def test_a_remote_step_is_a_task_by_its_own_name_with_its_inputs_by_name(s
         assert (t.name, t.queue) == ("purchase.reserve", "default")
         await answer(engine, "py", t, {"amount": 120, "order": "A-1"})
         (t,) = await take(engine, "ts")
-        assert (t.kind, t.name, t.queue, t.workflow) == ("step", "charge_card", "payments", "purchase")
+        assert (t.kind, t.name, t.queue, t.workflow) == (
+            "step",
+            "charge_card",
+            "payments",
+            "purchase",
+        )
         assert t.idempotency_key == "o-1:charge_card"
         assert msgspec.json.decode(t.inputs) == {
             "inputs": {"order": "A-1", "amount": 120},
@@ -75,7 +80,10 @@ async def test_a_remote_step_is_a_task_by_its_own_name_with_its_inputs_by_name(s
 async def test_a_returned_error_from_another_language_routes_by_its_name(sqlite_url):
     async with Engine(sqlite_url, dispatch="workers", workflows=[purchase]) as engine:
         register(
-            engine, "w", ["purchase.reserve", "purchase.refund", "charge_card"], ["default", "payments"]
+            engine,
+            "w",
+            ["purchase.reserve", "purchase.refund", "charge_card"],
+            ["default", "payments"],
         )
         handle = await engine.start(purchase, {"order": "A-2", "amount": 5})
         (t,) = await take(engine, "w")
