@@ -182,6 +182,7 @@ export class Worker {
     this.done = this.runs().finally(() => {
       remove();
       clearTimeout(this.drainTimer);
+      this.client.close();
       this.active = false;
     });
     return this.done;
@@ -373,7 +374,10 @@ export class Worker {
     const startedAt = Date.now() / 1000;
     const base = { task_id: task.task_id, attempt: task.attempt ?? 1, started_at: startedAt };
     const kind = task.kind;
-    const what = `${kind} '${task.name}'`;
+    const workflow = task.workflow ?? "";
+    const prefix = `${workflow}.`;
+    const short = kind === "step" && workflow && task.name.startsWith(prefix) ? task.name.slice(prefix.length) : task.name;
+    const what = `${kind} '${short}'`;
     const handler = kind === "step" ? this.steps.get(task.name) : kind === "activity" ? this.activities.get(task.name) : undefined;
     if (handler === undefined) {
       const err = new Error(`this worker does not host ${kind} '${task.name}'`);
@@ -381,7 +385,6 @@ export class Worker {
       this.settle(held, encodeResult({ ...base, error: errorInfo(err) }));
       return;
     }
-    const workflow = task.workflow ?? "";
     const inputs = (task.inputs ?? {}) as Record<string, unknown>;
     const ctx: Context = {
       kind: kind as "step" | "activity",
@@ -402,8 +405,7 @@ export class Worker {
     };
     let args: unknown[];
     if (kind === "step") {
-      const prefix = `${workflow}.`;
-      (ctx as { step?: string }).step = workflow && task.name.startsWith(prefix) ? task.name.slice(prefix.length) : task.name;
+      (ctx as { step?: string }).step = short;
       (ctx as { inputs?: unknown }).inputs = inputs.inputs;
       args = [inputs];
     } else {
