@@ -60,6 +60,7 @@ export class Client {
   private readonly agent: http.Agent;
   private readonly request: typeof http.request;
   private readonly base: URL;
+  private readonly urls = new Map<string, URL>();
 
   constructor(
     readonly server: string,
@@ -98,7 +99,11 @@ export class Client {
         if (err) reject(err);
         else resolve(value as T);
       };
-      const url = new URL(path.replace(/^\//, ""), this.base);
+      let url = this.urls.get(path);
+      if (url === undefined) {
+        url = new URL(path.replace(/^\//, ""), this.base);
+        this.urls.set(path, url);
+      }
       const req = this.request(
         url,
         {

@@ -44,6 +44,8 @@ interface Held {
   readonly ctl: AbortController;
   /** When it was taken (performance.now() ms): heartbeats start a third of a lease later. */
   readonly since: number;
+  /** When the attempt began (epoch seconds), for its result. */
+  readonly startedAt: number;
   /** Details for the next heartbeat: the last ctx.heartbeat()'s, first the last attempt's. */
   details: unknown;
   /** When ctx.heartbeat() was last called (ms), for the activity's heartbeat timeout. */
@@ -125,9 +127,10 @@ export class Worker {
   }
 
   /** Host step `name` (a step's task name is `workflow.step`, such as `order.charge`). */
-  step(name: string, handler: StepHandler): this {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  step<I = any>(name: string, handler: StepHandler<I>): this {
     this.add("step", name, handler);
-    this.steps.set(name, handler);
+    this.steps.set(name, handler as StepHandler);
     return this;
   }
 
@@ -160,7 +163,7 @@ export class Worker {
     const done = this.done.catch(() => {}); // run() says how it failed
     if (!this.active || this.stopping) return done;
     this.stopping = true;
-    this.log.info(`worker ${this.id}: stopping`);
+    this.log.info(`worker ${this.id}: stopping: finishing what it holds`);
     this.drainTimer = setTimeout(() => this.drainCtl.abort(), this.drainTimeout * 1000);
     this.stopCtl.abort();
     this.finished.notify();
@@ -196,7 +199,7 @@ export class Worker {
         process.kill(process.pid, signal);
         return;
       }
-      this.log.info(`worker ${this.id}: ${signal}: finishing what it holds (again to quit now)`);
+      this.log.info(`worker ${this.id}: ${signal} (again to quit at once)`);
       void this.stop();
     };
     const remove = () => {
@@ -244,8 +247,8 @@ export class Worker {
         `worker ${this.id}: stopping with tasks ${ids.join(", ")} unfinished after ${this.drainTimeout}s: ` +
           "they are offered again when their leases run out",
       );
+      this.backlog = []; // first: a dropped task's slot must not start one of these
       for (const held of [...this.running.values()]) this.drop(held, "the worker is stopping");
-      this.backlog = [];
     }
     while (this.results.size > 0 && !deadline.aborted) await this.resultsChanged.wait(deadline);
     if (this.results.size > 0) {
@@ -360,6 +363,7 @@ export class Worker {
       task,
       ctl: new AbortController(),
       since: now,
+      startedAt: Date.now() / 1000,
       details: task.heartbeat_details,
       lastBeat: now,
       timer: undefined,
@@ -371,8 +375,7 @@ export class Worker {
 
   private launch(held: Held): void {
     const task = held.task;
-    const startedAt = Date.now() / 1000;
-    const base = { task_id: task.task_id, attempt: task.attempt ?? 1, started_at: startedAt };
+    const base = { task_id: task.task_id, attempt: task.attempt ?? 1, started_at: held.startedAt };
     const kind = task.kind;
     const workflow = task.workflow ?? "";
     const prefix = `${workflow}.`;
@@ -451,10 +454,9 @@ export class Worker {
       if (now >= closeAt) why = `${what} did not finish within ${limit}s`;
       else if (beats !== undefined && now - held.lastBeat >= beats * 1000) why = `${what} sent no heartbeat for ${beats}s`;
       if (why !== undefined) {
-        const started = { task_id: task.task_id, attempt: task.attempt ?? 1, started_at: Date.now() / 1000 - (now - held.since) / 1000 };
-        const error = timeoutError(why);
+        const base = { task_id: task.task_id, attempt: task.attempt ?? 1, started_at: held.startedAt };
         held.ctl.abort(Object.assign(new Error(why), { name: "StepTimeoutError" }));
-        this.settle(held, encodeResult({ ...started, error }));
+        this.settle(held, encodeResult({ ...base, error: timeoutError(why) }));
         return;
       }
       const next = Math.min(closeAt, beats !== undefined ? held.lastBeat + beats * 1000 : Infinity);
@@ -513,7 +515,9 @@ export class Worker {
     if (held !== undefined && held.details !== undefined) beat.details = held.details;
     let answer: HeartbeatResponse;
     try {
-      answer = await this.post<HeartbeatResponse>("/v1/worker/heartbeat", beat, 30_000, this.closeCtl.signal);
+      // no longer than till the next round: a late answer is worth no more than the next one
+      const timeout = Math.max(1000, (this.lease / 3) * 1000);
+      answer = await this.post<HeartbeatResponse>("/v1/worker/heartbeat", beat, timeout, this.closeCtl.signal);
     } catch (err) {
       if (err instanceof RefusedError && err.forgotten) {
         await this.register().catch(() => {});

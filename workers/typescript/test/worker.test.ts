@@ -386,3 +386,63 @@ test("the token goes as a bearer token", async () => {
   await assert.rejects(w.run(), /token/);
   assert.equal(auth, "Bearer s3cret");
 });
+
+test("a report the server refuses for good is dropped, and the worker goes on", async () => {
+  const { server, worker } = await setup();
+  worker.step("o.a", (ctx) => ctx.taskId);
+  server.override.set("/v1/worker/report", (body) =>
+    body.results.some((r: { value?: unknown }) => r.value === "t-bad") ? [400, { error: { type: "ProtocolError", message: "no" } }] : undefined,
+  );
+  const running = worker.run();
+  server.offer(task({ kind: "step", name: "o.a", task_id: "t-bad" }));
+  await until(() => server.requests("/v1/worker/report").length === 1);
+  server.offer(task({ kind: "step", name: "o.a", task_id: "t-good" }));
+  await until(() => server.reported.length === 1);
+  assert.equal(server.reported[0]!.task_id, "t-good");
+  assert.equal(server.requests("/v1/worker/report").length, 2);
+  await worker.stop();
+  await running;
+});
+
+test("tasks waiting for a slot are heartbeaten, and dropped when cancelled; past drainTimeout they never start", async () => {
+  const { server, worker } = await setup({ concurrency: 1, drainTimeout: 0.2 });
+  server.lease = 0.15;
+  const started: string[] = [];
+  worker.step("o.a", (ctx) => {
+    started.push(ctx.taskId);
+    return new Promise(() => {});
+  });
+  const running = worker.run();
+  const first = task({ kind: "step", name: "o.a" });
+  const waiting = task({ kind: "step", name: "o.a" });
+  const cancelled = task({ kind: "step", name: "o.a" });
+  server.offer(first);
+  await until(() => started.length === 1);
+  // a full worker does not poll; a report's answer could still bring these
+  worker["start"](waiting);
+  worker["start"](cancelled);
+  server.cancelled.add(cancelled.task_id);
+  await until(() => server.requests("/v1/worker/heartbeat").some((b) => b.task_id === waiting.task_id));
+  await until(() => worker["backlog"].length === 1);
+  assert.equal(worker["backlog"][0].task.task_id, waiting.task_id);
+  await worker.stop();
+  await running;
+  assert.deepEqual(started, [first.task_id]);
+  assert.equal(server.reported.length, 0);
+});
+
+test("a heartbeat answered 404 UnknownWorkerError registers the worker again", async () => {
+  const { server, worker } = await setup();
+  server.lease = 0.15;
+  const gate = deferred();
+  worker.step("o.a", () => gate.promise.then(() => "A"));
+  const running = worker.run();
+  server.offer(task({ kind: "step", name: "o.a" }));
+  await until(() => server.requests("/v1/worker/heartbeat").length >= 1);
+  server.known.clear();
+  await until(() => server.requests("/v1/worker/register").length >= 2);
+  gate.resolve();
+  await until(() => server.reported.length === 1);
+  await worker.stop();
+  await running;
+});
