@@ -446,3 +446,30 @@ test("a heartbeat answered 404 UnknownWorkerError registers the worker again", a
   await worker.stop();
   await running;
 });
+
+test("a stopped worker can run again; stop() before it registered ends run() at once", async () => {
+  const { server, worker } = await setup();
+  worker.step("o.a", () => "A");
+  let running = worker.run();
+  server.offer(task({ kind: "step", name: "o.a" }));
+  await until(() => server.reported.length === 1);
+  await worker.stop();
+  await running;
+  running = worker.run();
+  // (a task offered at once could go to the poll the stop cut, which the server may not
+  // have seen go yet: the real server leases it to that poll too)
+  await until(() => server.requests("/v1/worker/register").length === 2);
+  await new Promise((r) => setTimeout(r, 20));
+  server.offer(task({ kind: "step", name: "o.a" }));
+  await until(() => server.reported.length === 2);
+  await worker.stop();
+  await running;
+
+  const port = server.port;
+  await server.close(); // nobody answers: it keeps trying to register
+  const lonely = new Worker({ server: `http://127.0.0.1:${port}`, logger: false }).step("o.a", () => 1);
+  const started = lonely.run();
+  await new Promise((r) => setTimeout(r, 100));
+  await lonely.stop();
+  await started;
+});
