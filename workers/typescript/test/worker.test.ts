@@ -128,8 +128,8 @@ test("start-to-close and heartbeat timeouts abort the signal and report a timeou
     });
   worker.step("o.slow", hang).activity("silent", hang);
   worker.activity("beating", async (ctx) => {
-    for (let i = 0; i < 6; i++) {
-      await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 30));
       ctx.heartbeat({ i });
     }
     return "done";
@@ -137,7 +137,7 @@ test("start-to-close and heartbeat timeouts abort the signal and report a timeou
   const running = worker.run();
   const slow = task({ kind: "step", name: "o.slow", start_to_close_timeout: 0.1 });
   const silent = task({ kind: "activity", name: "silent", heartbeat_timeout: 0.1, start_to_close_timeout: 5 });
-  const beating = task({ kind: "activity", name: "beating", heartbeat_timeout: 0.08 });
+  const beating = task({ kind: "activity", name: "beating", heartbeat_timeout: 0.15 });
   server.offer(slow, silent, beating);
   await until(() => server.reported.length === 3);
   const by = (id: string) => server.reported.find((r) => r.task_id === id)!;
