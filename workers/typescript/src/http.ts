@@ -1,4 +1,6 @@
 // Talking to the server: one POST with a JSON body, and what can go wrong with it.
+import http from "node:http";
+import https from "node:https";
 
 /** The longest wait between two tries to reach the server, in milliseconds. */
 export const MAX_BACKOFF_MS = 5000;
@@ -44,21 +46,40 @@ export function retryable(err: unknown): boolean {
 
 function describe(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  const cause = err.cause as { code?: string; message?: string } | undefined;
-  if (cause && typeof cause === "object") return cause.code ?? cause.message ?? err.message;
-  return err.message;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
 }
 
-/** POSTs JSON to one server, keeping connections alive (Node's fetch does). */
+/**
+ * POSTs JSON to one server over kept-alive connections. node:http rather than fetch:
+ * a request costs this worker about a third of the CPU (measured on loopback), and a
+ * worker sends one per task it runs.
+ */
 export class Client {
   private readonly headers: Record<string, string>;
+  private readonly agent: http.Agent;
+  private readonly request: typeof http.request;
+  private readonly base: URL;
+  private readonly urls = new Map<string, URL>();
 
   constructor(
     readonly server: string,
     token: string | undefined,
   ) {
+    this.base = new URL(server.endsWith("/") ? server : `${server}/`);
+    if (this.base.protocol !== "http:" && this.base.protocol !== "https:") {
+      throw new TypeError(`the server's URL is http:// or https://, not ${server}`);
+    }
+    const secure = this.base.protocol === "https:";
+    this.request = secure ? https.request : http.request;
+    this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     this.headers = { "content-type": "application/json" };
     if (token) this.headers.authorization = `Bearer ${token}`;
+  }
+
+  /** Closes the connections kept alive. */
+  close(): void {
+    this.agent.destroy();
   }
 
   /**
@@ -66,51 +87,74 @@ export class Client {
    * Throws RefusedError for a status >= 400, TransportError when the server cannot be
    * reached or takes longer than `timeoutMs`, CutError when `cut` is aborted.
    */
-  async call<T>(path: string, body: string, timeoutMs: number, cut?: AbortSignal): Promise<T> {
-    if (cut?.aborted) throw new CutError("cut");
-    const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), timeoutMs);
-    const onCut = () => ctl.abort();
-    cut?.addEventListener("abort", onCut);
-    let status: number;
-    let text: string;
-    try {
-      const response = await fetch(this.server + path, {
-        method: "POST",
-        headers: this.headers,
-        body,
-        signal: ctl.signal,
-      });
-      status = response.status;
-      text = await response.text();
-    } catch (err) {
-      if (cut?.aborted) throw new CutError("cut");
-      if (ctl.signal.aborted) throw new TransportError(`no answer within ${timeoutMs / 1000}s`);
-      throw new TransportError(describe(err));
-    } finally {
-      clearTimeout(timer);
-      cut?.removeEventListener("abort", onCut);
-    }
-    if (status >= 400) {
-      let type = "HTTPError";
-      let reason = text.slice(0, 200);
-      try {
-        const error = (JSON.parse(text) as { error?: { type?: unknown; message?: unknown } }).error;
-        if (error && typeof error.type === "string") {
-          type = error.type;
-          reason = String(error.message ?? "");
-        }
-      } catch {
-        // not the server's error shape (a proxy's page): keep the text
+  call<T>(path: string, body: string, timeoutMs: number, cut?: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (cut?.aborted) return reject(new CutError("cut"));
+      let settled = false;
+      const finish = (err: Error | undefined, value?: T) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        cut?.removeEventListener("abort", onCut);
+        if (err) reject(err);
+        else resolve(value as T);
+      };
+      let url = this.urls.get(path);
+      if (url === undefined) {
+        url = new URL(path.replace(/^\//, ""), this.base);
+        this.urls.set(path, url);
       }
-      throw new RefusedError(status, type, reason);
-    }
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new TransportError(`the answer to ${path} is not JSON: ${text.slice(0, 100)}`);
-    }
+      const req = this.request(
+        url,
+        {
+          method: "POST",
+          agent: this.agent,
+          headers: { ...this.headers, "content-length": Buffer.byteLength(body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("error", (err) => finish(new TransportError(describe(err))));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            const status = res.statusCode ?? 0;
+            if (status >= 400) return finish(refusal(status, text));
+            try {
+              finish(undefined, JSON.parse(text) as T);
+            } catch {
+              finish(new TransportError(`the answer to ${path} is not JSON: ${text.slice(0, 100)}`));
+            }
+          });
+        },
+      );
+      const timer = setTimeout(() => {
+        finish(new TransportError(`no answer within ${timeoutMs / 1000}s`));
+        req.destroy();
+      }, timeoutMs);
+      const onCut = () => {
+        finish(new CutError("cut"));
+        req.destroy();
+      };
+      cut?.addEventListener("abort", onCut, { once: true });
+      req.on("error", (err) => finish(new TransportError(describe(err))));
+      req.end(body);
+    });
   }
+}
+
+function refusal(status: number, text: string): RefusedError {
+  let type = "HTTPError";
+  let reason = text.slice(0, 200);
+  try {
+    const error = (JSON.parse(text) as { error?: { type?: unknown; message?: unknown } }).error;
+    if (error && typeof error.type === "string") {
+      type = error.type;
+      reason = String(error.message ?? "");
+    }
+  } catch {
+    // not the server's error shape (a proxy's page): keep the text
+  }
+  return new RefusedError(status, type, reason);
 }
 
 /** Resolves after `ms`, or at once when `signal` is aborted (then it throws CutError). */

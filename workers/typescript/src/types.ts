@@ -84,7 +84,7 @@ export interface ReturnedError {
 
 /** A step: its parameters by name, `inputs` (the workflow's) and each dependency's result. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type StepHandler = (ctx: Context, inputs: any) => unknown;
+export type StepHandler<I = any> = (ctx: Context, inputs: I) => unknown;
 
 /** An activity: the call's positional arguments, then its keyword arguments if any. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

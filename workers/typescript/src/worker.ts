@@ -23,7 +23,7 @@ import {
   retryable,
   sleep,
 } from "./http.js";
-import { encodeOutcome, encodeResult, errorInfo, timeoutError } from "./outcome.js";
+import { attempt, held as newHeld, type Held, type Waiting } from "./attempt.js";
 import type {
   Heartbeat,
   HeartbeatResponse,
@@ -35,29 +35,8 @@ import type {
   ReportResponse,
   Task,
 } from "./protocol.js";
-import type { ActivityHandler, Context, Logger, RunOptions, StepHandler, WorkerOptions } from "./types.js";
+import type { ActivityHandler, Logger, RunOptions, StepHandler, WorkerOptions } from "./types.js";
 import { consoleLogger, silentLogger } from "./log.js";
-
-/** A task this worker runs now. */
-interface Held {
-  readonly task: Task;
-  readonly ctl: AbortController;
-  /** When it was taken (performance.now() ms): heartbeats start a third of a lease later. */
-  readonly since: number;
-  /** Details for the next heartbeat: the last ctx.heartbeat()'s, first the last attempt's. */
-  details: unknown;
-  /** When ctx.heartbeat() was last called (ms), for the activity's heartbeat timeout. */
-  lastBeat: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /** Its outcome is known (or it was dropped): whatever the handler does later is ignored. */
-  settled: boolean;
-}
-
-/** A task leased to this worker that waits for a free slot. */
-interface Waiting {
-  readonly task: Task;
-  readonly since: number;
-}
 
 function seconds(value: number | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -125,9 +104,10 @@ export class Worker {
   }
 
   /** Host step `name` (a step's task name is `workflow.step`, such as `order.charge`). */
-  step(name: string, handler: StepHandler): this {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  step<I = any>(name: string, handler: StepHandler<I>): this {
     this.add("step", name, handler);
-    this.steps.set(name, handler);
+    this.steps.set(name, handler as StepHandler);
     return this;
   }
 
@@ -160,7 +140,7 @@ export class Worker {
     const done = this.done.catch(() => {}); // run() says how it failed
     if (!this.active || this.stopping) return done;
     this.stopping = true;
-    this.log.info(`worker ${this.id}: stopping`);
+    this.log.info(`worker ${this.id}: stopping: finishing what it holds`);
     this.drainTimer = setTimeout(() => this.drainCtl.abort(), this.drainTimeout * 1000);
     this.stopCtl.abort();
     this.finished.notify();
@@ -182,6 +162,7 @@ export class Worker {
     this.done = this.runs().finally(() => {
       remove();
       clearTimeout(this.drainTimer);
+      this.client.close();
       this.active = false;
     });
     return this.done;
@@ -195,7 +176,7 @@ export class Worker {
         process.kill(process.pid, signal);
         return;
       }
-      this.log.info(`worker ${this.id}: ${signal}: finishing what it holds (again to quit now)`);
+      this.log.info(`worker ${this.id}: ${signal} (again to quit at once)`);
       void this.stop();
     };
     const remove = () => {
@@ -243,8 +224,8 @@ export class Worker {
         `worker ${this.id}: stopping with tasks ${ids.join(", ")} unfinished after ${this.drainTimeout}s: ` +
           "they are offered again when their leases run out",
       );
+      this.backlog = []; // first: a dropped task's slot must not start one of these
       for (const held of [...this.running.values()]) this.drop(held, "the worker is stopping");
-      this.backlog = [];
     }
     while (this.results.size > 0 && !deadline.aborted) await this.resultsChanged.wait(deadline);
     if (this.results.size > 0) {
@@ -354,112 +335,12 @@ export class Worker {
       this.backlog.push({ task, since: performance.now() }); // a report's answer brought more
       return;
     }
-    const now = performance.now();
-    const held: Held = {
-      task,
-      ctl: new AbortController(),
-      since: now,
-      details: task.heartbeat_details,
-      lastBeat: now,
-      timer: undefined,
-      settled: false,
-    };
+    const held = newHeld(task);
     this.running.set(id, held);
-    this.launch(held);
-  }
-
-  private launch(held: Held): void {
-    const task = held.task;
-    const startedAt = Date.now() / 1000;
-    const base = { task_id: task.task_id, attempt: task.attempt ?? 1, started_at: startedAt };
-    const kind = task.kind;
-    const what = `${kind} '${task.name}'`;
-    const handler = kind === "step" ? this.steps.get(task.name) : kind === "activity" ? this.activities.get(task.name) : undefined;
-    if (handler === undefined) {
-      const err = new Error(`this worker does not host ${kind} '${task.name}'`);
-      err.name = "CerebelumError";
-      this.settle(held, encodeResult({ ...base, error: errorInfo(err) }));
-      return;
-    }
-    const workflow = task.workflow ?? "";
-    const inputs = (task.inputs ?? {}) as Record<string, unknown>;
-    const ctx: Context = {
-      kind: kind as "step" | "activity",
-      name: task.name,
-      executionId: task.execution_id,
-      workflow,
-      attempt: base.attempt,
-      iteration: task.iteration ?? 0,
-      idempotencyKey: task.idempotency_key ?? "",
-      queue: task.queue ?? "default",
-      taskId: task.task_id,
-      heartbeatDetails: task.heartbeat_details,
-      signal: held.ctl.signal,
-      heartbeat(details?: unknown) {
-        if (details !== undefined) held.details = details;
-        held.lastBeat = performance.now();
-      },
-    };
-    let args: unknown[];
-    if (kind === "step") {
-      const prefix = `${workflow}.`;
-      (ctx as { step?: string }).step = workflow && task.name.startsWith(prefix) ? task.name.slice(prefix.length) : task.name;
-      (ctx as { inputs?: unknown }).inputs = inputs.inputs;
-      args = [inputs];
-    } else {
-      (ctx as { activity?: string }).activity = task.name;
-      args = Array.isArray(inputs.args) ? [...inputs.args] : [];
-      const kwargs = inputs.kwargs;
-      if (kwargs !== null && typeof kwargs === "object" && Object.keys(kwargs).length > 0) args.push(kwargs);
-    }
-    this.arm(held, what);
-    let result: unknown;
-    try {
-      result = (handler as (ctx: Context, ...args: unknown[]) => unknown)(ctx, ...args);
-    } catch (err) {
-      this.settle(held, encodeResult({ ...base, error: errorInfo(err) }));
-      return;
-    }
-    if (result instanceof Promise || (result !== null && typeof (result as PromiseLike<unknown>)?.then === "function")) {
-      Promise.resolve(result).then(
-        (value) => {
-          if (!held.settled) this.settle(held, encodeOutcome(base, value, what));
-        },
-        (err: unknown) => {
-          if (!held.settled) this.settle(held, encodeResult({ ...base, error: errorInfo(err) }));
-        },
-      );
-    } else {
-      this.settle(held, encodeOutcome(base, result, what));
-    }
-  }
-
-  /** Start the attempt's clock: its start-to-close timeout and its heartbeat timeout. */
-  private arm(held: Held, what: string): void {
-    const task = held.task;
-    const limit = task.start_to_close_timeout ?? undefined;
-    const beats = task.kind === "activity" ? (task.heartbeat_timeout ?? undefined) : undefined;
-    if (limit === undefined && beats === undefined) return;
-    const closeAt = limit !== undefined ? held.since + limit * 1000 : Infinity;
-    const check = () => {
-      held.timer = undefined;
-      if (held.settled) return;
-      const now = performance.now();
-      let why: string | undefined;
-      if (now >= closeAt) why = `${what} did not finish within ${limit}s`;
-      else if (beats !== undefined && now - held.lastBeat >= beats * 1000) why = `${what} sent no heartbeat for ${beats}s`;
-      if (why !== undefined) {
-        const started = { task_id: task.task_id, attempt: task.attempt ?? 1, started_at: Date.now() / 1000 - (now - held.since) / 1000 };
-        const error = timeoutError(why);
-        held.ctl.abort(Object.assign(new Error(why), { name: "StepTimeoutError" }));
-        this.settle(held, encodeResult({ ...started, error }));
-        return;
-      }
-      const next = Math.min(closeAt, beats !== undefined ? held.lastBeat + beats * 1000 : Infinity);
-      held.timer = setTimeout(check, Math.max(1, next - now));
-    };
-    const first = Math.min(closeAt, beats !== undefined ? held.since + beats * 1000 : Infinity);
-    held.timer = setTimeout(check, Math.max(1, first - held.since));
+    const handler = task.kind === "step" ? this.steps.get(task.name) : task.kind === "activity" ? this.activities.get(task.name) : undefined;
+    attempt(held, handler, (result) => {
+      if (!held.settled) this.settle(held, result);
+    });
   }
 
   /** The attempt ended with `result` (a TaskResult's JSON): free its slot, keep the result. */
@@ -511,7 +392,9 @@ export class Worker {
     if (held !== undefined && held.details !== undefined) beat.details = held.details;
     let answer: HeartbeatResponse;
     try {
-      answer = await this.post<HeartbeatResponse>("/v1/worker/heartbeat", beat, 30_000, this.closeCtl.signal);
+      // no longer than till the next round: a late answer is worth no more than the next one
+      const timeout = Math.max(1000, (this.lease / 3) * 1000);
+      answer = await this.post<HeartbeatResponse>("/v1/worker/heartbeat", beat, timeout, this.closeCtl.signal);
     } catch (err) {
       if (err instanceof RefusedError && err.forgotten) {
         await this.register().catch(() => {});

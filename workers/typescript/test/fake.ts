@@ -156,6 +156,8 @@ export class FakeServer {
         this.known.add(body.worker_id);
         return send(200, { worker_id: body.worker_id, lease: this.lease, future_field: 1 });
       case "Poll": {
+        let gone = false;
+        res.on("close", () => (gone = true));
         const until = Date.now() + body.wait * 1000;
         while (this.queue.length === 0 && Date.now() < until && this.server) {
           await new Promise<void>((resolve) => {
@@ -166,7 +168,7 @@ export class FakeServer {
             });
           });
         }
-        if (res.destroyed) return; // the worker cut it: nobody gets these
+        if (gone || res.destroyed) return; // the worker cut it: nobody gets these
         return send(200, { tasks: this.queue.splice(0, body.max_tasks), unknown: "ignored" });
       }
       case "Heartbeat":

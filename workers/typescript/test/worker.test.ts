@@ -128,8 +128,8 @@ test("start-to-close and heartbeat timeouts abort the signal and report a timeou
     });
   worker.step("o.slow", hang).activity("silent", hang);
   worker.activity("beating", async (ctx) => {
-    for (let i = 0; i < 6; i++) {
-      await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 30));
       ctx.heartbeat({ i });
     }
     return "done";
@@ -137,7 +137,7 @@ test("start-to-close and heartbeat timeouts abort the signal and report a timeou
   const running = worker.run();
   const slow = task({ kind: "step", name: "o.slow", start_to_close_timeout: 0.1 });
   const silent = task({ kind: "activity", name: "silent", heartbeat_timeout: 0.1, start_to_close_timeout: 5 });
-  const beating = task({ kind: "activity", name: "beating", heartbeat_timeout: 0.08 });
+  const beating = task({ kind: "activity", name: "beating", heartbeat_timeout: 0.15 });
   server.offer(slow, silent, beating);
   await until(() => server.reported.length === 3);
   const by = (id: string) => server.reported.find((r) => r.task_id === id)!;
@@ -385,4 +385,91 @@ test("the token goes as a bearer token", async () => {
   const w = new Worker({ server: `http://127.0.0.1:${port}/`, token: "s3cret", logger: false }).step("a.b", () => 1);
   await assert.rejects(w.run(), /token/);
   assert.equal(auth, "Bearer s3cret");
+});
+
+test("a report the server refuses for good is dropped, and the worker goes on", async () => {
+  const { server, worker } = await setup();
+  worker.step("o.a", (ctx) => ctx.taskId);
+  server.override.set("/v1/worker/report", (body) =>
+    body.results.some((r: { value?: unknown }) => r.value === "t-bad") ? [400, { error: { type: "ProtocolError", message: "no" } }] : undefined,
+  );
+  const running = worker.run();
+  server.offer(task({ kind: "step", name: "o.a", task_id: "t-bad" }));
+  await until(() => server.requests("/v1/worker/report").length === 1);
+  server.offer(task({ kind: "step", name: "o.a", task_id: "t-good" }));
+  await until(() => server.reported.length === 1);
+  assert.equal(server.reported[0]!.task_id, "t-good");
+  assert.equal(server.requests("/v1/worker/report").length, 2);
+  await worker.stop();
+  await running;
+});
+
+test("tasks waiting for a slot are heartbeaten, and dropped when cancelled; past drainTimeout they never start", async () => {
+  const { server, worker } = await setup({ concurrency: 1, drainTimeout: 0.2 });
+  server.lease = 0.15;
+  const started: string[] = [];
+  worker.step("o.a", (ctx) => {
+    started.push(ctx.taskId);
+    return new Promise(() => {});
+  });
+  const running = worker.run();
+  const first = task({ kind: "step", name: "o.a" });
+  const waiting = task({ kind: "step", name: "o.a" });
+  const cancelled = task({ kind: "step", name: "o.a" });
+  server.offer(first);
+  await until(() => started.length === 1);
+  // a full worker does not poll; a report's answer could still bring these
+  worker["start"](waiting);
+  worker["start"](cancelled);
+  server.cancelled.add(cancelled.task_id);
+  await until(() => server.requests("/v1/worker/heartbeat").some((b) => b.task_id === waiting.task_id));
+  await until(() => worker["backlog"].length === 1);
+  assert.equal(worker["backlog"][0].task.task_id, waiting.task_id);
+  await worker.stop();
+  await running;
+  assert.deepEqual(started, [first.task_id]);
+  assert.equal(server.reported.length, 0);
+});
+
+test("a heartbeat answered 404 UnknownWorkerError registers the worker again", async () => {
+  const { server, worker } = await setup();
+  server.lease = 0.15;
+  const gate = deferred();
+  worker.step("o.a", () => gate.promise.then(() => "A"));
+  const running = worker.run();
+  server.offer(task({ kind: "step", name: "o.a" }));
+  await until(() => server.requests("/v1/worker/heartbeat").length >= 1);
+  server.known.clear();
+  await until(() => server.requests("/v1/worker/register").length >= 2);
+  gate.resolve();
+  await until(() => server.reported.length === 1);
+  await worker.stop();
+  await running;
+});
+
+test("a stopped worker can run again; stop() before it registered ends run() at once", async () => {
+  const { server, worker } = await setup();
+  worker.step("o.a", () => "A");
+  let running = worker.run();
+  server.offer(task({ kind: "step", name: "o.a" }));
+  await until(() => server.reported.length === 1);
+  await worker.stop();
+  await running;
+  running = worker.run();
+  // (a task offered at once could go to the poll the stop cut, which the server may not
+  // have seen go yet: the real server leases it to that poll too)
+  await until(() => server.requests("/v1/worker/register").length === 2);
+  await new Promise((r) => setTimeout(r, 20));
+  server.offer(task({ kind: "step", name: "o.a" }));
+  await until(() => server.reported.length === 2);
+  await worker.stop();
+  await running;
+
+  const port = server.port;
+  await server.close(); // nobody answers: it keeps trying to register
+  const lonely = new Worker({ server: `http://127.0.0.1:${port}`, logger: false }).step("o.a", () => 1);
+  const started = lonely.run();
+  await new Promise((r) => setTimeout(r, 100));
+  await lonely.stop();
+  await started;
 });
