@@ -295,7 +295,10 @@ class RetryPolicy(_FromWorker, frozen=True, kw_only=True):
     max_attempts: Annotated[int, Meta(ge=1), _doc("Attempts in all, the first included.")] = 3
     backoff: Annotated[float, Meta(ge=1), _doc("Each delay is the last one times this.")] = 2.0
     initial: Annotated[float, Meta(ge=0), _doc("Seconds before the second attempt.")] = 1.0
-    max_interval: Annotated[float, Meta(ge=0), _doc("The longest delay, in seconds.")] = 60.0
+    max_interval: Annotated[
+        Annotated[float, Meta(ge=0)] | None,
+        _doc("The longest delay, in seconds; none: no limit."),
+    ] = None
     non_retryable: Annotated[
         list[str], _doc("Error names (see ErrorInfo.names) that end the retries at once.")
     ] = []

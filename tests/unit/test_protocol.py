@@ -128,6 +128,18 @@ def test_a_command_decodes_by_its_type_tag() -> None:
     assert cmd == p.StartTimer(position=2, seconds=60)
 
 
+def test_a_retry_policy_with_no_max_interval_crosses_as_a_worker_sends_it() -> None:
+    # Retry() leaves max_interval unset (no limit): a worker sends it as null
+    from cerebelum import Retry
+
+    policy = p.RetryPolicy(**Retry(max_attempts=3).to_spec())
+    result = p.TaskResult(task_id="t-1", attempt=1, commands=[
+        p.ScheduleActivity(position=0, activity="charge", retry=policy)])  # fmt: skip
+    back = p.decode(p.encode(result), p.TaskResult)
+    assert back.commands[0].retry.max_interval is None
+    assert p.decode(b'{"max_interval": null}', p.RetryPolicy) == p.RetryPolicy()
+
+
 def test_an_activation_gives_its_events() -> None:
     fired = ev.TimerFired(seq=4, at=1.0, timer="sleep:2")
     task = p.Task(

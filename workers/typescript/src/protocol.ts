@@ -131,9 +131,9 @@ export interface RetryPolicy {
    */
   max_attempts?: number;
   /**
-   * The longest delay, in seconds.
+   * The longest delay, in seconds; none: no limit.
    */
-  max_interval?: number;
+  max_interval?: number | null;
   /**
    * Error names (see ErrorInfo.names) that end the retries at once.
    */
