@@ -9,5 +9,4 @@ worker.step("graph_two.g2", async (ctx, inputs) => inputs.g1 + 1);
 for (let i = 0; i < 10; i++) {
   worker.step(`graph_chain.c${i}`, async (ctx, inputs) => (i ? inputs[`c${i - 1}`] : inputs.inputs) + 1);
 }
-process.on("SIGTERM", () => worker.stop());
-await worker.run();
+await worker.run({ handleSignals: true }); // SIGTERM: finish what it holds, then exit

@@ -30,5 +30,4 @@ worker.step("send_receipt", async (ctx, inputs) => {
 
 worker.activity("resize_image", async (ctx, url, width) => `${url}?width=${width}`);
 
-process.on("SIGTERM", () => worker.stop());
-await worker.run();
+await worker.run({ handleSignals: true }); // SIGTERM: finish what it holds, then exit

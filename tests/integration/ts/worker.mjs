@@ -46,5 +46,4 @@ worker.activity("resize_image", async (ctx, url, width) => {
   return `${url}?w=${width}`;
 });
 
-process.on("SIGTERM", () => worker.stop());
-await worker.run();
+await worker.run({ handleSignals: true }); // SIGTERM: finish what it holds, then exit
