@@ -71,7 +71,9 @@ async def main() -> None:
         url = f"http://127.0.0.1:{port}"
         db = os.environ.get("CEREBELUM_DB", "cerebelum.db")
         cli = [sys.executable, "-m", "cerebelum"]
-        env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+        # this folder first (the workflows' module), then whatever the caller had
+        path = [str(HERE.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         server = [*cli, "server", str(HERE), "--db", db, "--port", str(port)]
         workers = [[*cli, "worker", str(HERE), "--server", url, "--queue", queue]
                    for queue in ("default", "payments")]  # fmt: skip
