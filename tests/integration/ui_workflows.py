@@ -1,0 +1,63 @@
+"""Workflows that the web UI's browser tests run on a real ``cerebelum server``."""
+
+from __future__ import annotations
+
+from cerebelum import activity, approval, step, workflow
+
+
+@step
+async def load(context, inputs):
+    return {"note": inputs.get("note", ""), "items": [1, 2, 3]}
+
+
+@step
+async def count(context, load):
+    return len(load["items"])
+
+
+@step
+async def total(context, load):
+    return sum(load["items"])
+
+
+@step
+async def report(context, load, count, total):
+    return {"note": load["note"], "count": count, "total": total}
+
+
+@workflow
+def ui_pipeline(wf):
+    wf.timeline(load >> [count, total] >> report)
+
+
+@step
+async def explode(context, load):
+    raise ValueError(f"cannot ship {load['items']!r}")
+
+
+@workflow
+def ui_broken(wf):
+    wf.timeline(load >> explode)
+
+
+manager = approval("manager")
+
+
+@step
+async def publish(context, load, manager):
+    return {"published": manager["approved"], "by": (manager.get("data") or {}).get("by")}
+
+
+@workflow
+def ui_review(wf):
+    wf.timeline(load >> manager >> publish)
+
+
+def double(n: int) -> int:
+    return n * 2
+
+
+@workflow
+async def ui_code(n: int) -> int:
+    first = await activity(double, n)
+    return await activity(double, first)
