@@ -18,8 +18,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from cerebelum import errors
 from cerebelum.engine import Engine, ExecutionStatus, check_id
@@ -38,6 +37,12 @@ STREAM_POLL = 0.5
 #: kept waiting by a page left open.
 STREAM_LIFETIME = 60.0
 MAX_PAGE = 500
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+          ".svg": "image/svg+xml"}  # fmt: skip
+#: The UI's files, read once: the pages' scripts and style, shipped in the package.
+_STATIC_FILES = {
+    p.name: (p.read_bytes(), _TYPES[p.suffix]) for p in STATIC.iterdir() if p.suffix in _TYPES
+}
 _encoder = msgspec.json.Encoder()
 
 
@@ -88,9 +93,7 @@ def _execution_id(request: Request) -> str:
     return eid
 
 
-def ui_routes(
-    engine: Engine, api: Callable[[Handler], Handler], token: str | None
-) -> list[BaseRoute]:
+def ui_routes(engine: Engine, api: Callable[[Handler], Handler], token: str | None) -> list[Route]:
     """The UI's routes over ``engine``; ``api`` wraps a data handler (token, errors as JSON)."""
 
     async def executions(request: Request) -> Response:
@@ -114,6 +117,13 @@ def ui_routes(
     async def workers(request: Request) -> Response:
         return _json(await views.workers(engine))
 
+    async def static(request: Request) -> Response:
+        found = _STATIC_FILES.get(request.path_params["name"])
+        if found is None:
+            return _json({"error": {"type": "NotFound", "message": "no such file of the UI"}}, 404)
+        body, media_type = found
+        return Response(body, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
     async def show_page(request: Request) -> Response:
         name = request.scope["route"].name
         return HTMLResponse(page(name, token_needed=token is not None))
@@ -130,9 +140,7 @@ def ui_routes(
                 return HTMLResponse(page("missing", token_needed=False, missing=eid), 404)
         return HTMLResponse(page("execution", token_needed=token is not None))
 
-    routes: list[BaseRoute] = [
-        Route(path, show_page, methods=["GET"], name=name) for name, path in PAGES.items()
-    ]
+    routes = [Route(path, show_page, methods=["GET"], name=name) for name, path in PAGES.items()]
     routes += [
         Route("/executions/{id:path}", show_execution, methods=["GET"], name="execution"),
         Route("/ui/api/executions", api(executions), methods=["GET"]),
@@ -140,7 +148,7 @@ def ui_routes(
         Route("/ui/api/executions/{id:path}", api(execution), methods=["GET"]),
         Route("/ui/api/approvals", api(approvals), methods=["GET"]),
         Route("/ui/api/workers", api(workers), methods=["GET"]),
-        Mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static"),
+        Route("/ui/static/{name}", static, methods=["GET"]),
     ]
     return routes
 

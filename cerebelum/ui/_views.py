@@ -239,7 +239,7 @@ async def workers(engine: Engine, limit: int = 200) -> dict[str, Any]:
                 "hosts": w.hosts,
                 "concurrency": w.concurrency,
                 "last_seen": w.seen,
-            }  # fmt: skip
+            }
             for w in connected
         ],
         "tasks": [
