@@ -149,8 +149,9 @@ function renderGraph(g) {
   parts.picture.replaceChildren(el("h2", { text: "Graph" }), el("div", { class: "graph-box" }, box), legend);
 }
 
-function renderTimeline(rows, now) {
+function renderTimeline(rows, now, ended) {
   const first = rows.length ? Math.min(...rows.map((r) => r.start)) : 0;
+  if (ended) now = Math.max(first, ...rows.map((r) => r.end || r.start));
   const last = Math.max(now, ...rows.map((r) => r.end || now));
   const span = Math.max(last - first, 0.001);
   const body = rows.map((r) => {
@@ -210,7 +211,7 @@ function render(d) {
   renderHead(d);
   renderIO(d);
   if (d.execution.kind === "graph") renderGraph(d.graph);
-  else renderTimeline(d.timeline, d.now);
+  else renderTimeline(d.timeline, d.now, TERMINAL.includes(d.execution.status));
   renderChildren(d.children);
   appendHistory(d.history);
 }
