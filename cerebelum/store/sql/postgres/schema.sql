@@ -21,6 +21,7 @@ CREATE TABLE executions (
 CREATE INDEX executions_status ON executions (status, created_at, id);
 CREATE INDEX executions_workflow ON executions (workflow, created_at, id);
 CREATE INDEX executions_created ON executions (created_at, id);
+CREATE INDEX executions_id_prefix ON executions (id COLLATE "C");
 CREATE INDEX executions_unfinished ON executions (owner) WHERE status IN ('running', 'waiting', 'stuck');
 
 CREATE TABLE events (

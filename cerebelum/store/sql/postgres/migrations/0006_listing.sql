@@ -7,3 +7,5 @@ DROP INDEX executions_created;
 CREATE INDEX executions_status ON executions (status, created_at, id);
 CREATE INDEX executions_workflow ON executions (workflow, created_at, id);
 CREATE INDEX executions_created ON executions (created_at, id);
+-- ids by prefix, compared in code point order whatever the database's collation
+CREATE INDEX executions_id_prefix ON executions (id COLLATE "C");
