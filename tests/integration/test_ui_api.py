@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -168,10 +169,26 @@ def test_cerebelum_ui_serves_the_pages_and_steers_executions(tmp_path):
             time.sleep(0.05)
         done = httpx.get(f"{url}/v1/executions/r1/result?wait=10").json()
         assert done["status"] == "completed"
+        # a page left open on a waiting execution does not keep the server from stopping
+        start["id"] = "r2"
+        assert httpx.post(f"{url}/v1/executions", json=start).status_code == 201
+        opened = threading.Event()
+
+        def follow() -> None:
+            with httpx.stream("GET", f"{url}/ui/api/executions/r2/events", timeout=30) as events:
+                opened.set()
+                for _ in events.iter_lines():
+                    pass
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        assert opened.wait(10)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=20)  # well before the stream's own end (60 s)
     assert proc.returncode == 0 and "Traceback" not in err, err
+    reader.join(10)
+    assert not reader.is_alive()  # the stream was ended by the server
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0"])
