@@ -19,7 +19,7 @@ from cerebelum.server import serving
 from tests.integration import ui_workflows as flows
 from tests.integration.servers import ROOT, environment, free_port
 
-WORKFLOWS = [flows.ui_pipeline, flows.ui_broken, flows.ui_review, flows.ui_code]
+WORKFLOWS = [flows.ui_pipeline, flows.ui_broken, flows.ui_review, flows.ui_code, flows.ui_parent]
 
 
 async def until(engine: Engine, eid: str, status: str) -> None:
@@ -109,6 +109,20 @@ async def test_a_code_execution_has_a_timeline_and_its_children_are_linked(sqlit
         assert d["graph"] is None and d["output"] == 8
         assert [(r["kind"], r["name"], r["state"]) for r in d["timeline"]] == [
             ("activity", "double", "done"), ("activity", "double", "done")]  # fmt: skip
+
+
+async def test_a_parent_links_its_children_and_each_child_its_parent(store_url):
+    async with Engine(store_url, workflows=WORKFLOWS) as engine, serving(engine) as url:
+        await engine.execute(flows.ui_parent, 1, id="parent-1")
+        async with httpx.AsyncClient(base_url=url) as http:
+            parent = (await http.get("/ui/api/executions/parent-1")).json()
+            kids = parent["children"]
+            assert [(c["workflow"], c["status"]) for c in kids] == [
+                ("ui_pipeline", "completed"), ("ui_code", "completed")]  # fmt: skip
+            assert [r["kind"] for r in parent["timeline"]] == ["child", "child"]
+            for c in kids:
+                mine = (await http.get(f"/ui/api/executions/{c['id']}")).json()
+                assert mine["execution"]["parent_id"] == "parent-1"
 
 
 async def test_the_workers_page_data_names_queues_and_tasks(sqlite_url):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cerebelum import activity, approval, step, workflow
+from cerebelum import activity, approval, child, step, workflow
 
 
 @step
@@ -61,3 +61,9 @@ def double(n: int) -> int:
 async def ui_code(n: int) -> int:
     first = await activity(double, n)
     return await activity(double, first)
+
+
+@workflow
+async def ui_parent(n: int) -> int:
+    await child(ui_pipeline, {"note": "from a parent"})
+    return await child(ui_code, n)
