@@ -14,7 +14,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .ui_browser import CHROMIUM, NOTE, browser, run_examples, screenshots, settle, start, ui_server
+from .ui_browser import (
+    CHROMIUM,
+    NOTE,
+    browser,
+    run_examples,
+    run_on_workers,
+    screenshots,
+    settle,
+    start,
+    ui_server,
+    with_worker,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -179,6 +190,25 @@ def test_the_workers_page_says_that_this_server_runs_the_steps_itself(server, pa
     page.goto(server + "/workers")
     page.wait_for_selector("main .empty")
     assert "dispatch local" in page.locator("main").inner_text()
+
+
+def test_the_workers_page_shows_workers_queues_and_tasks_in_flight(tmp_path, page):
+    with ui_server(str(tmp_path / "w.db"), dispatch="workers") as url, with_worker(url):
+        run_on_workers(url)
+        page.goto(url + "/workers")
+        page.wait_for_selector("table.tasks")
+        worker = page.locator("table.workers tbody tr")
+        assert worker.count() == 1 and "default, reports" in worker.inner_text()
+        assert "slow_report" in worker.inner_text()  # what it hosts
+        reports = page.locator("tr[data-queue=reports] td").all_inner_texts()
+        assert reports == ["reports", "0", "0", "1"]  # ready, delayed, leased
+        assert page.locator("tr[data-queue=gpu] td").all_inner_texts() == ["gpu", "1", "0", "0"]
+        nightly = page.locator("tr[data-execution-queue=nightly]").inner_text()
+        assert "2" in nightly and "10 per 1 min" in nightly
+        tasks = page.locator("table.tasks tbody tr")
+        texts = [tasks.nth(i).inner_text() for i in range(tasks.count())]
+        assert any("render" in t and "no connected worker hosts it" in t for t in texts)
+        assert any("slow_report" in t and "leased" in t for t in texts)
 
 
 def test_an_unknown_execution_is_a_404_page(server, page):

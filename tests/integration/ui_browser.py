@@ -31,14 +31,14 @@ NOTE = "<script>alert(1)</script>"
 
 
 @contextmanager
-def ui_server(db: str, token: str | None = None) -> Iterator[str]:
-    """``cerebelum server`` (dispatch local) on ``db`` with the UI's test workflows; its URL.
+def ui_server(db: str, token: str | None = None, dispatch: str = "local") -> Iterator[str]:
+    """``cerebelum server`` on ``db`` with the UI's test workflows; its URL.
 
     Stopped with SIGTERM, it must exit 0 with no traceback, open event streams or not.
     """
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cerebelum", "server", FLOWS, "--db", db, "--dispatch", "local",
+        [sys.executable, "-m", "cerebelum", "server", FLOWS, "--db", db, "--dispatch", dispatch,
          "--port", str(port)],
         cwd=ROOT, env=environment(token), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -99,6 +99,37 @@ def run_examples(url: str, token: str | None = None) -> None:
 
 
 @contextmanager
+def with_worker(url: str) -> Iterator[None]:
+    """A ``cerebelum worker`` on the queues ``default`` and ``reports`` (not ``gpu``),
+    killed at the end (it would finish a 30-second step first on SIGTERM)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cerebelum", "worker", FLOWS, "--server", url,
+         "--queue", "default", "--queue", "reports", "--concurrency", "4"],
+        cwd=ROOT, env=environment(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run_on_workers(url: str) -> None:
+    """A step a worker holds (leased), and a step no connected worker takes (queue gpu)."""
+    start(url, "ui_slow", "slow-1", input={"seconds": 30})
+    start(url, "ui_slow", "slow-2", input={"seconds": 0})
+    deadline = time.monotonic() + 20
+    while True:
+        tasks = httpx.get(f"{url}/ui/api/workers", timeout=10).json()["tasks"]
+        if {(t["name"], t["status"]) for t in tasks} >= {("ui_slow.slow_report", "leased"),
+                                                         ("ui_slow.render", "ready")}:  # fmt: skip
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the tasks are {tasks}")
+        time.sleep(0.1)
+
+
+@contextmanager
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
@@ -116,7 +147,6 @@ PAGES = {
     "execution-failed": "/executions/broken-1",
     "execution-code": "/executions/code-1",
     "approvals": "/approvals",
-    "workers": "/workers",
 }
 
 
@@ -141,6 +171,20 @@ def screenshots(folder: Path, chromium: Any = None) -> list[Path]:
             target = folder / f"{name}.png"
             page.screenshot(path=str(target), full_page=True)
             saved.append(target)
+        context.close()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ui_server(f"{tmp}/w.db", dispatch="workers") as url,
+        with_worker(url),
+    ):
+        run_on_workers(url)
+        context = chromium.new_context(viewport={"width": 1200, "height": 800})
+        page = context.new_page()
+        page.goto(url + "/workers")
+        page.wait_for_selector("table.tasks")
+        target = folder / "workers.png"
+        page.screenshot(path=str(target), full_page=True)
+        saved.append(target)
         context.close()
     return saved
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cerebelum import activity, approval, child, step, workflow
+import asyncio
+
+from cerebelum import Queue, activity, approval, child, step, workflow
 
 
 @step
@@ -67,3 +69,23 @@ async def ui_code(n: int) -> int:
 async def ui_parent(n: int) -> int:
     await child(ui_pipeline, {"note": "from a parent"})
     return await child(ui_code, n)
+
+
+@step(queue="reports")
+async def slow_report(context, inputs):
+    await asyncio.sleep(inputs.get("seconds", 30))
+    return "written"
+
+
+@step(queue="gpu")
+async def render(context, slow_report):
+    return "rendered"
+
+
+@workflow
+def ui_slow(wf):
+    wf.timeline(slow_report >> render)
+
+
+#: An execution queue, shown on the workers page with its limits.
+nightly = Queue("nightly", concurrency=2, limit=10, period=60)

@@ -29,7 +29,7 @@ async function load() {
     el("td", { class: "mono", text: a.name }),
     el("td", { class: "time", text: `${when(a.since)} (${duration(body.now - a.since)} ago)` }),
     el("td", { class: "time", text: a.timeout_at ? `${when(a.timeout_at)} (in ${duration(Math.max(a.timeout_at - body.now, 0))})` : "never" }),
-    el("td", { class: "actions" },
+    el("td", { class: "buttons" },
       el("button", { class: "primary", "data-action": "approve", text: "Approve", onclick: () => decide("approve", a) }),
       el("button", { "data-action": "reject", text: "Reject", onclick: () => decide("reject", a) })))));
 }
