@@ -8,7 +8,7 @@ function table(headers, rows, attrs = {}) {
 }
 
 function hosts(h) {
-  return Object.entries(h).map(([kind, names]) => `${kind}: ${names.join(", ")}`).join("; ");
+  return Object.entries(h).filter(([, names]) => names.length).map(([kind, names]) => `${kind}: ${names.join(", ")}`).join("; ");
 }
 
 async function load() {
