@@ -88,8 +88,14 @@ def _listing_query(request: Request) -> dict[str, Any] | Response:
 
 
 def _execution_id(request: Request) -> str:
+    """The id in the path; a 400 naming ``id`` when no execution could have it, as /v1 says."""
+    from cerebelum.server._app import HTTPError
+
     eid = str(request.path_params["id"])
-    check_id(eid)  # InvalidRequestError, answered as the API answers it
+    try:
+        check_id(eid)
+    except errors.InvalidRequestError as exc:
+        raise HTTPError(400, "InvalidRequestError", exc.message, field="id") from None
     return eid
 
 

@@ -74,6 +74,8 @@ async def test_one_execution_has_its_graph_states_history_and_waiting_approvals(
             assert missing.json()["error"] == {"type": "ExecutionNotFoundError",
                 "message": "no execution has the id 'nope'", "execution_id": "nope"}  # fmt: skip
             assert (await http.get("/executions/nope")).status_code == 404
+            bad = await http.get("/ui/api/executions/" + "x" * 1001)
+            assert bad.status_code == 400 and bad.json()["error"]["field"] == "id"
             assert (await http.get("/ui/api/executions/nope/events")).status_code == 404
 
 
