@@ -98,6 +98,7 @@ async def detail(engine: Engine, execution_id: str) -> dict[str, Any]:
         "approvals": _waiting_approvals(history),
         "signals": sorted({e.name for e in history if isinstance(e, ev.SignalAwaited)}),
         "children": await _children(engine, history),
+        "tasks": [_task(t, None) for t in await engine.store.tasks_in_flight([execution_id])],
         "graph": None,
         "timeline": None,
         "now": time.time(),

@@ -209,6 +209,12 @@ def test_the_workers_page_shows_workers_queues_and_tasks_in_flight(tmp_path, pag
         texts = [tasks.nth(i).inner_text() for i in range(tasks.count())]
         assert any("render" in t and "no connected worker hosts it" in t for t in texts)
         assert any("slow_report" in t and "leased" in t for t in texts)
+        page.goto(url + "/executions/slow-1")
+        page.wait_for_selector("ul.tasks li")
+        assert "running on worker" in page.locator("ul.tasks li").inner_text()
+        assert (
+            page.locator("g.node[data-node=slow_report]").get_attribute("data-state") == "running"
+        )
 
 
 def test_an_unknown_execution_is_a_404_page(server, page):

@@ -174,10 +174,18 @@ function renderTimeline(rows, now, ended) {
     rows.length ? table : el("p", { class: "empty", text: "No activities, sleeps or waits yet." }));
 }
 
-function renderChildren(children) {
-  if (!children.length) { parts.children.replaceChildren(); return; }
-  parts.children.replaceChildren(el("h2", { text: "Children" }), el("ul", {}, ...children.map(
-    (c) => el("li", {}, executionLink(c.id), " ", c.workflow, " ", badge(c.status)))));
+function renderChildren(children, tasks) {
+  const blocks = [];
+  if (tasks.length) {
+    blocks.push(el("h2", { text: "Tasks in flight" }), el("ul", { class: "tasks" }, ...tasks.map((t) => el("li", { "data-task": t.id },
+      `${t.kind} ${t.name} on queue ${t.queue}, attempt ${t.attempt}: `,
+      t.status === "leased" ? `running on worker ${t.worker}` : "waiting for a worker"))));
+  }
+  if (children.length) {
+    blocks.push(el("h2", { text: "Children" }), el("ul", {}, ...children.map(
+      (c) => el("li", {}, executionLink(c.id), " ", c.workflow, " ", badge(c.status)))));
+  }
+  parts.children.replaceChildren(...blocks);
 }
 
 function appendHistory(events) {
@@ -212,7 +220,7 @@ function render(d) {
   renderIO(d);
   if (d.execution.kind === "graph") renderGraph(d.graph);
   else renderTimeline(d.timeline, d.now, TERMINAL.includes(d.execution.status));
-  renderChildren(d.children);
+  renderChildren(d.children, d.tasks);
   appendHistory(d.history);
 }
 

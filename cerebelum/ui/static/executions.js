@@ -79,3 +79,5 @@ async function load() {
 
 main().replaceChildren(el("h1", { text: "Executions" }), filters(), table, message, pager);
 load();
+// the first page follows what is new; an older page stays as it was read
+setInterval(() => { if (!state.before && !document.hidden) load(); }, 5000);
