@@ -56,7 +56,10 @@ def layout(bp: Blueprint) -> dict[str, Any]:
                 "w": NODE_W, "h": NODE_H,
             })  # fmt: skip
     height = MARGIN * 2 + len(rows) * NODE_H + max(len(rows) - 1, 0) * GAP_Y
-    return {"nodes": nodes, "edges": _edges(bp), "width": width, "height": height}
+    edges = _edges(bp)
+    if any(depth[e["target"]] <= depth[e["source"]] for e in edges):
+        width += 120  # room on the right for the arrows that go back up, and their labels
+    return {"nodes": nodes, "edges": edges, "width": width, "height": height}
 
 
 def _edges(bp: Blueprint) -> list[dict[str, Any]]:
@@ -83,8 +86,21 @@ def _edges(bp: Blueprint) -> list[dict[str, Any]]:
 
 
 def _label(rule: RuleSpec) -> str:
-    pattern = ", ".join(f"{k}={v!r}" for k, v in rule.pattern.items()) if rule.pattern else ""
-    return f"{pattern} → {rule.action}" if pattern else rule.action
+    """What the rule matches and does, as ``cerebelum graph`` labels it (plain text here)."""
+    p = rule.pattern
+    kind = p.get("kind")
+    if kind == "name":
+        what = str(p["name"])
+    elif kind == "subset":
+        what = ", ".join(f"{k}={v!r}" for k, v in p["value"].items()) or "{}"
+    elif kind in ("exception", "predicate"):
+        what = str(p["type" if kind == "exception" else "ref"]).rsplit(".", 1)[-1]
+    else:
+        what = "otherwise"
+    action = rule.action if rule.action not in ("goto", "fail") else ""
+    if rule.limit is not None and rule.action in ("retry", "back_to"):
+        action += f" x{rule.limit}"
+    return f"{what} {action}".strip()
 
 
 def node_states(bp: Blueprint, steps: list[StepInfo]) -> dict[str, dict[str, Any]]:

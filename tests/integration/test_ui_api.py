@@ -63,8 +63,14 @@ async def test_one_execution_has_its_graph_states_history_and_waiting_approvals(
             d = (await http.get("/ui/api/executions/review-1")).json()
             assert d["inputs"] == {"note": "hi"}
             assert {n: s["state"] for n, s in d["graph"]["states"].items()} == {
-                "load": "done", "manager": "waiting", "publish": "not reached"}  # fmt: skip
-            assert [n["layer"] for n in d["graph"]["nodes"]] == [0, 1, 2]
+                "load": "done", "count": "done", "total": "done", "escalate": "skipped",
+                "manager": "waiting", "publish": "not reached"}  # fmt: skip
+            layers = {n["name"]: n["layer"] for n in d["graph"]["nodes"]}
+            assert layers == {"load": 0, "count": 1, "total": 1, "escalate": 1, "manager": 2,
+                              "publish": 3}  # fmt: skip
+            [rule] = [e for e in d["graph"]["edges"] if e["kind"] == "rule"]
+            assert (rule["source"], rule["target"], rule["label"]) == (
+                "load", "escalate", "note='urgent'")  # fmt: skip
             assert [a["name"] for a in d["approvals"]] == ["manager"]
             assert d["history"][0]["type"] == "ExecutionStarted"
             inbox = (await http.get("/ui/api/approvals")).json()["approvals"]

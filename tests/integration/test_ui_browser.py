@@ -142,13 +142,16 @@ def test_approving_from_the_inbox_and_watching_the_execution_finish_without_a_re
     assert "never" in row.inner_text()  # no timeout
     page.goto(server + "/executions/review-2")
     page.wait_for_selector("svg.graph g.node")
-    assert states(page) == {"load": "done", "manager": "waiting", "publish": "not reached"}
+    assert states(page) == {"load": "done", "count": "done", "total": "done",
+                            "escalate": "skipped", "manager": "waiting", "publish": "not reached"}  # fmt: skip
+    assert page.locator("text.edge-label").text_content() == "note='urgent'"
     page.evaluate("window.stillTheSamePage = true")
     page.click("[data-action=approve][data-name=manager]")
     page.fill("#confirm textarea[name=data]", '{"by": "ann"}')
     page.click("#confirm-ok")
     page.wait_for_selector("h1 [data-status=completed]")
-    assert states(page) == {"load": "done", "manager": "done", "publish": "done"}
+    assert states(page) == {"load": "done", "count": "done", "total": "done",
+                            "escalate": "skipped", "manager": "done", "publish": "done"}  # fmt: skip
     assert page.evaluate("window.stillTheSamePage") is True
     assert '"by": "ann"' in page.locator("#output pre").inner_text()
     types = page.locator("ol.history li").evaluate_all("els => els.map(e => e.dataset.type)")

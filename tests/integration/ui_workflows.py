@@ -50,9 +50,15 @@ async def publish(context, load, manager):
     return {"published": manager["approved"], "by": (manager.get("data") or {}).get("by")}
 
 
+@step
+async def escalate(context, load):
+    return {"escalated": load["note"]}
+
+
 @workflow
 def ui_review(wf):
-    wf.timeline(load >> manager >> publish)
+    wf.timeline(load >> [count, total] >> manager >> publish)
+    wf.diverge(load).when({"note": "urgent"}, target=escalate)
 
 
 def double(n: int) -> int:

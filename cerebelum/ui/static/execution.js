@@ -133,6 +133,11 @@ function renderGraph(g) {
     const title = svg("title", {}, `${e.source} → ${e.target}${e.label ? ` (${e.label})` : ""}`);
     path.append(title);
     box.append(path);
+    if (e.label && e.kind !== "sequence" && e.kind !== "data") {
+      const tx = b.layer > a.layer ? (x1 + x2) / 2 : Math.max(a.x + a.w, b.x + b.w) + 28;
+      const ty = b.layer > a.layer ? (y1 + y2) / 2 : (a.y + b.y + a.h) / 2;
+      box.append(svg("text", { x: tx, y: ty, class: "edge-label", "data-edge": `${e.source}->${e.target}` }, e.label));
+    }
   }
   for (const n of g.nodes) {
     const s = g.states[n.name] || { state: "not reached", detail: "not reached" };
