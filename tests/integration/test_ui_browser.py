@@ -189,6 +189,22 @@ def test_cancelling_asks_first_and_then_ends_the_execution(server, page):
     assert httpx.get(f"{server}/v1/executions/review-4").json()["status"] == "cancelled"
 
 
+def test_a_signal_is_sent_with_its_json_payload_after_confirming(server, page):
+    start(server, "ui_greeter", "greeter-1", args=["ann"])
+    settle(server, "greeter-1", "waiting")
+    page.goto(server + "/executions/greeter-1")
+    page.wait_for_selector("table.timeline tr[data-state=waiting]")
+    page.click("[data-action=signal]")
+    page.fill("#confirm input[name=signal]", "greeting")
+    page.fill("#confirm textarea[name=payload]", "{not json")
+    page.click("#confirm-ok")
+    assert "Payload is not JSON" in page.locator("#confirm-error").inner_text()  # nothing sent
+    page.fill("#confirm textarea[name=payload]", '{"word": "hello"}')
+    page.click("#confirm-ok")
+    page.wait_for_selector("h1 [data-status=completed]")
+    assert page.locator("#output pre").inner_text() == '"hello, ann"'
+
+
 def test_the_workers_page_says_that_this_server_runs_the_steps_itself(server, page):
     page.goto(server + "/workers")
     page.wait_for_selector("main .empty")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cerebelum import Queue, activity, approval, child, step, workflow
+from cerebelum import Queue, activity, approval, child, signal, step, workflow
 
 
 @step
@@ -69,6 +69,12 @@ def double(n: int) -> int:
 async def ui_code(n: int) -> int:
     first = await activity(double, n)
     return await activity(double, first)
+
+
+@workflow
+async def ui_greeter(name: str) -> str:
+    greeting = await signal("greeting")
+    return f"{greeting['word']}, {name}"
 
 
 @workflow
