@@ -641,6 +641,7 @@ def graph(workflow_ref: str) -> None:
 
 
 from cerebelum import _cli_inspect, _cli_processes  # noqa: E402, F401 - their commands
+from cerebelum.ui import _cli as _cli_ui  # noqa: E402, F401 - `cerebelum ui`
 
 if __name__ == "__main__":  # pragma: no cover
     main()

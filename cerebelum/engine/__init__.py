@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from ._blueprint import Blueprint, NodeSpec, RuleSpec
 from ._decide import decide
-from ._queues import Queue
-from ._results import ExecutionError, ExecutionInfo, ExecutionResult, StepInfo, TaskInfo
+from ._queues import Queue, declared_queues
+from ._results import (
+    ExecutionError,
+    ExecutionInfo,
+    ExecutionResult,
+    StepInfo,
+    TaskInfo,
+    summarize_steps,
+)
 from ._state import ExecutionState, ExecutionStatus, NodeStatus, evolve, fold
 
 if TYPE_CHECKING:
@@ -34,8 +41,10 @@ __all__ = [
     "TaskInfo",
     "check_id",
     "decide",
+    "declared_queues",
     "evolve",
     "fold",
+    "summarize_steps",
 ]
 
 

@@ -393,6 +393,9 @@ def create_app(
         Route("/healthz", public(healthz), methods=["GET"]),
         Route("/openapi.json", public(openapi), methods=["GET"]),
     ]
+    from cerebelum.ui import ui_routes  # the web UI: its pages, and its data under /ui/api
+
+    routes += ui_routes(engine, api, token)
     return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
 
 

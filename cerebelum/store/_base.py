@@ -107,6 +107,19 @@ class TaskRow:
     claims: int = 0
 
 
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """``(low, high)``: the ids that start with ``prefix`` are ``low <= id < high`` in code
+    point order (UTF-8 byte order), so that the primary key's index finds them; ``high`` is
+    None when no string bounds them (a prefix of nothing but U+10FFFF)."""
+    for i in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[i]) + 1
+        if code == 0xD800:
+            code = 0xE000  # past the surrogates, which no stored id holds
+        if code <= 0x10FFFF:
+            return prefix, prefix[:i] + chr(code)
+    return prefix, None
+
+
 def claim_order(tasks: Iterable[TaskRow]) -> list[TaskRow]:
     """Claimed tasks in the order they are taken (RETURNING keeps none): priority, then age."""
     return sorted(tasks, key=lambda t: (-t.priority, t.available_at, t.id))
@@ -191,9 +204,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list(
-        self, status: str | None = None, workflow: str | None = None, limit: int = 100
-    ) -> list[ExecutionRecord]:
-        """Executions, newest first."""
+        self, status: str | None = None, workflow: str | None = None, limit: int = 100, *,
+        id_prefix: str | None = None, before: tuple[float, str] | None = None,
+    ) -> list[ExecutionRecord]:  # fmt: skip
+        """Executions, newest first (by ``created_at``, then ``id``), a page at a time.
+
+        Args:
+            status: only those of this status.
+            workflow: only those of this workflow.
+            limit: at most this many.
+            id_prefix: only those whose id starts with this.
+            before: only those after this ``(created_at, id)`` in the order, the last row
+                of the page before: a keyset, which an index serves however deep the page.
+        """
 
     @abc.abstractmethod
     async def get_many(self, ids: builtins.list[str]) -> builtins.list[ExecutionRecord]:
@@ -350,6 +373,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
         """The unfinished (ready or leased) tasks of those executions, oldest first."""
+
+    @abc.abstractmethod
+    async def unfinished_tasks(self, limit: int) -> builtins.list[TaskRow]:
+        """Up to ``limit`` unfinished (ready or leased) tasks of any execution, oldest first."""
 
     @abc.abstractmethod
     async def task_counts(self, now: float) -> dict[str, TaskCounts]:

@@ -38,6 +38,7 @@ from ._base import (
     TaskRow,
     Write,
     claim_order,
+    prefix_range,
 )
 
 __all__ = ["PostgresStore", "mask_url"]
@@ -396,18 +397,35 @@ class PostgresStore(Store):
         return [_record(r) for r in rows]
 
     async def list(
-        self, status: str | None = None, workflow: str | None = None, limit: int = 100
-    ) -> list[ExecutionRecord]:
-        rows = await self._run(
-            lambda c: c.fetch(
-                "SELECT * FROM executions"
-                " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR workflow = $2)"
-                " ORDER BY created_at DESC, id DESC LIMIT $3",
-                status,
-                workflow,
-                limit,
-            )
-        )
+        self, status: str | None = None, workflow: str | None = None, limit: int = 100, *,
+        id_prefix: str | None = None, before: tuple[float, str] | None = None,
+    ) -> list[ExecutionRecord]:  # fmt: skip
+        # Only the filters given are in the text: a plan made for "no status" would not
+        # use the status index when one is given. Ids are compared in code point order
+        # (COLLATE "C"), which is what a prefix range means in any database collation.
+        where: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any, cast: str = "text") -> str:
+            args.append(value)
+            return f"${len(args)}::{cast}"
+
+        if status is not None:
+            where.append(f"status = {arg(status)}")
+        if workflow is not None:
+            where.append(f"workflow = {arg(workflow)}")
+        if id_prefix:
+            low, high = prefix_range(id_prefix)
+            where.append(f'id COLLATE "C" >= {arg(low)}')
+            if high is not None:
+                where.append(f'id COLLATE "C" < {arg(high)}')
+        if before is not None:
+            where.append(f"(created_at, id) < ({arg(before[0], 'float8')}, {arg(before[1])})")
+        sql = "SELECT * FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY created_at DESC, id DESC LIMIT {arg(limit, 'int')}"
+        rows = await self._run(lambda c: c.fetch(sql, *args))
         return [_record(r) for r in rows]
 
     # --- ownership and the inbox ------------------------------------------------------
@@ -482,6 +500,10 @@ class PostgresStore(Store):
 
     async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
         rows = await self._run(lambda c: c.fetch(Q["tasks_in_flight"], execution_ids))
+        return [_task(r) for r in rows]
+
+    async def unfinished_tasks(self, limit: int) -> builtins.list[TaskRow]:
+        rows = await self._run(lambda c: c.fetch(Q["unfinished_tasks"], limit))
         return [_task(r) for r in rows]
 
     async def task_counts(self, now: float) -> dict[str, TaskCounts]:

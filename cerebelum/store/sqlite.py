@@ -39,6 +39,7 @@ from ._base import (
     TaskRow,
     Write,
     claim_order,
+    prefix_range,
 )
 
 __all__ = ["SQLiteStore"]
@@ -290,15 +291,24 @@ class SQLiteStore(Store):
         return [_record(r) for r in rows]
 
     async def list(
-        self, status: str | None = None, workflow: str | None = None, limit: int = 100
-    ) -> list[ExecutionRecord]:
-        where, args = [], []
+        self, status: str | None = None, workflow: str | None = None, limit: int = 100, *,
+        id_prefix: str | None = None, before: tuple[float, str] | None = None,
+    ) -> list[ExecutionRecord]:  # fmt: skip
+        where: list[str] = []
+        args: list[Any] = []
         if status is not None:
             where.append("status = ?")
             args.append(status)
         if workflow is not None:
             where.append("workflow = ?")
             args.append(workflow)
+        if id_prefix:
+            low, high = prefix_range(id_prefix)
+            where.append("id >= ?" if high is None else "id >= ? AND id < ?")
+            args += [low] if high is None else [low, high]
+        if before is not None:
+            where.append("(created_at, id) < (?, ?)")
+            args += [before[0], before[1]]
         sql = "SELECT * FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -411,6 +421,9 @@ class SQLiteStore(Store):
     async def tasks_in_flight(self, execution_ids: builtins.list[str]) -> builtins.list[TaskRow]:
         rows = self._read(Q["tasks_in_flight"], {"ids": encode_json(execution_ids)})
         return [_task(r) for r in rows]
+
+    async def unfinished_tasks(self, limit: int) -> builtins.list[TaskRow]:
+        return [_task(r) for r in self._read(Q["unfinished_tasks"], {"limit": limit})]
 
     async def task_counts(self, now: float) -> dict[str, TaskCounts]:
         rows = self._read(Q["task_counts"], {"now": now})

@@ -82,6 +82,43 @@ async def test_status_changes_are_listed_newest_first_and_filtered(store):
     assert e4.error == {"message": "no"}
 
 
+async def test_pages_of_executions_follow_a_keyset_with_filters_and_an_id_prefix(store):
+    # three created at the same time: the id breaks the tie, and no page repeats or skips one
+    at = [NOW, NOW + 1, NOW + 1, NOW + 1, NOW + 2, NOW + 3]
+    ids = ["order-1", "order-2", "order-3", "refund-1", "order-10", "\u00e9t\u00e9-1"]
+    await store.commit(
+        [start(eid, at=t, workflow="refund" if "refund" in eid else "order")
+         for eid, t in zip(ids, at, strict=True)]
+    )  # fmt: skip
+    await store.commit([Write("order-2", [], status="completed", updated_at=NOW + 9)])
+    pages, before = [], None
+    while page := await store.list(limit=2, before=before):
+        pages.append([r.id for r in page])
+        before = (page[-1].created_at, page[-1].id)
+    assert pages == [
+        ["\u00e9t\u00e9-1", "order-10"],
+        ["refund-1", "order-3"],
+        ["order-2", "order-1"],
+    ]
+    assert [r.id for r in await store.list(id_prefix="order-1")] == ["order-10", "order-1"]
+    assert [r.id for r in await store.list(id_prefix="\u00e9t")] == ["\u00e9t\u00e9-1"]
+    assert [r.id for r in await store.list(id_prefix="order", status="running", limit=2,
+                                           before=(NOW + 1, "order-3"))] == ["order-1"]  # fmt: skip
+    assert [r.id for r in await store.list(workflow="refund", before=(NOW + 1, "refund-1"))] == []
+    assert [r.id for r in await store.list(status="completed", id_prefix="order-")] == ["order-2"]
+    assert await store.list(id_prefix="nothing") == []
+
+
+async def test_unfinished_tasks_of_every_execution_are_listed_oldest_first(store):
+    await store.commit([start("e1"), start("e2")])
+    await store.commit([scheduled("e1", 2, task("t1", at=NOW + 2))])
+    await store.commit([scheduled("e2", 2, task("t2", eid="e2", at=NOW + 1))])
+    assert [t.id for t in await store.unfinished_tasks(10)] == ["t2", "t1"]
+    await store.commit([Write("e2", [], tasks_done=["t2"], updated_at=NOW + 3)])
+    assert [t.id for t in await store.unfinished_tasks(10)] == ["t1"]
+    assert await store.unfinished_tasks(0) == []
+
+
 async def test_a_failing_write_leaves_nothing_of_the_batch(store):
     await store.commit([start("e1")])
     clash = Write("e1", [ev.StepScheduled(seq=1, at=NOW, step="a")], updated_at=NOW)

@@ -260,6 +260,11 @@ SELECT * FROM tasks
 WHERE execution_id = ANY($1::text[]) AND status <> 'done'
 ORDER BY created_at, id
 
+-- unfinished_tasks --
+SELECT * FROM tasks WHERE status <> 'done'
+ORDER BY created_at, id
+LIMIT $1
+
 -- task_counts --
 SELECT queue,
        count(*) FILTER (WHERE (status = 'ready' AND available_at <= $1)

@@ -17,9 +17,11 @@ CREATE TABLE executions (
     dedup_id    TEXT,
     admitted_at DOUBLE PRECISION
 );
-CREATE INDEX executions_status ON executions (status, created_at);
-CREATE INDEX executions_workflow ON executions (workflow, created_at);
-CREATE INDEX executions_created ON executions (created_at);
+-- the listing's keyset (0006_listing): newest first, by status, by workflow
+CREATE INDEX executions_status ON executions (status, created_at, id);
+CREATE INDEX executions_workflow ON executions (workflow, created_at, id);
+CREATE INDEX executions_created ON executions (created_at, id);
+CREATE INDEX executions_id_prefix ON executions (id COLLATE "C");
 CREATE INDEX executions_unfinished ON executions (owner) WHERE status IN ('running', 'waiting', 'stuck');
 
 CREATE TABLE events (

@@ -200,6 +200,11 @@ SELECT * FROM tasks
 WHERE execution_id IN (SELECT value FROM json_each(:ids)) AND status <> 'done'
 ORDER BY created_at, id
 
+-- unfinished_tasks --
+SELECT * FROM tasks WHERE status <> 'done'
+ORDER BY created_at, id
+LIMIT :limit
+
 -- task_counts --
 SELECT queue,
        sum((status = 'ready' AND available_at <= :now)

@@ -14,9 +14,10 @@ CREATE TABLE executions (
     created_at  REAL NOT NULL,
     updated_at  REAL NOT NULL
 , waiting_for TEXT, queue TEXT, priority INTEGER NOT NULL DEFAULT 0, dedup_id TEXT, admitted_at REAL);
-CREATE INDEX executions_status ON executions (status, created_at);
-CREATE INDEX executions_workflow ON executions (workflow, created_at);
-CREATE INDEX executions_created ON executions (created_at);
+-- the listing's keyset (0006_listing): newest first, by status, by workflow
+CREATE INDEX executions_status ON executions (status, created_at, id);
+CREATE INDEX executions_workflow ON executions (workflow, created_at, id);
+CREATE INDEX executions_created ON executions (created_at, id);
 CREATE INDEX executions_unfinished ON executions (owner) WHERE status IN ('running', 'waiting', 'stuck');
 
 CREATE TABLE events (
