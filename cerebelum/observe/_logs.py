@@ -176,10 +176,9 @@ class EventLog(Observer):
             what, name = "step", e.step
         else:
             what, name = "activity", c.activities.get(e.position, f"#{e.position}")
-        again = "; it will be retried if its policy allows" if e.retryable else ""
         self.log.warning(
-            "%s %s of execution %s failed (attempt %d): %s%s", what, name, c.execution_id,
-            e.attempt, e.error.get("message", ""), again,
+            "%s %s of execution %s failed (attempt %d): %s", what, name, c.execution_id,
+            e.attempt, e.error.get("message", ""),
             extra={**self._ids(c), what: name, "attempt": e.attempt},
         )  # fmt: skip
 

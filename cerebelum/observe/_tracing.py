@@ -36,7 +36,7 @@ from ._observer import Attempt, Committed, Observer
 if TYPE_CHECKING:
     from cerebelum.protocol import Task
 
-__all__ = ["Tracing", "otel"]
+__all__ = ["Tracing", "otel", "process_provider"]
 
 _ENDED = {ev.ExecutionCompleted: "completed", ev.ExecutionFailed: "failed",
           ev.ExecutionCancelled: "cancelled"}  # fmt: skip
@@ -193,3 +193,33 @@ def _failed(span: Any, error: dict[str, Any]) -> None:
     if error.get("traceback"):
         attributes["exception.stacktrace"] = str(error["traceback"])
     span.add_event("exception", attributes)
+
+
+def process_provider(service: str) -> Any:
+    """The tracer provider of a process Cerebelum runs (``--traces``): the global one when
+    something set it (``opentelemetry-instrument``, the application), else a new SDK
+    provider that exports over OTLP (configured by the ``OTEL_EXPORTER_OTLP_*`` variables).
+
+    Raises:
+        CerebelumError: OpenTelemetry, or (with no provider set) its OTLP exporter, is not
+            installed.
+    """
+    trace = otel()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, trace.ProxyTracerProvider):
+        return provider
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        raise CerebelumError(
+            "--traces needs a tracer provider: run under opentelemetry-instrument, or install "
+            "the OTLP exporter: pip install opentelemetry-exporter-otlp-proto-http"
+        ) from None
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
