@@ -21,9 +21,6 @@ class TimerQueue:
         self._count = 0
         self._wake = asyncio.Event()
 
-    def __len__(self) -> int:
-        return len(self._heap)
-
     def push(self, fire_at: float, execution_id: str, timer: str) -> None:
         self._count += 1
         earliest = self._heap[0][0] if self._heap else None

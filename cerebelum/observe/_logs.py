@@ -23,9 +23,9 @@ from ._observer import Observer
 
 __all__ = [
     "FIELDS",
+    "EventLog",
     "JsonFormatter",
     "LogContext",
-    "EventLog",
     "TextFormatter",
     "configure_logging",
     "log_context",

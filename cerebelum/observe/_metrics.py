@@ -13,6 +13,7 @@ process-wide default), so that a process may open many engines, as tests do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -117,9 +118,9 @@ class Metrics(Observer):
             began = self._began.get(c.execution_id, {}).pop(position, None)
             if began is not None:
                 name = c.activities.get(position, "")
-                self.activities.labels(c.workflow, name, _outcome(getattr(e, "error", None))).observe(
-                    max(e.at - began, 0.0)
-                )
+                self.activities.labels(
+                    c.workflow, name, _outcome(getattr(e, "error", None))
+                ).observe(max(e.at - began, 0.0))
         elif t is ev.ExecutionStarted:
             self.started.labels(c.workflow).inc()
         elif t in _ENDED:
@@ -163,10 +164,8 @@ class _Live:
         loop = self.loop
         if loop is not None and loop.is_running() and not _on(loop):
             # scraped from another thread (serve_metrics): read the store on the engine's loop
-            try:
+            with contextlib.suppress(Exception):  # the last values beat no scrape at all
                 asyncio.run_coroutine_threadsafe(self.refresh(), loop).result(timeout=5)
-            except Exception:  # noqa: S110 - the last values are better than no scrape
-                pass
         engine = self.metrics.engine
         tasks = GaugeMetricFamily(
             "cerebelum_tasks",
@@ -215,4 +214,3 @@ def serve_metrics(engine: Engine, port: int = 9464, host: str = "127.0.0.1") -> 
         raise CerebelumError("this engine keeps no metrics: open it with Engine(metrics=True)")
     server, _thread = start_http_server(port, host, registry=engine.metrics)
     return server
-

@@ -133,7 +133,9 @@ async def serve(
             shown = f"[{host}]" if ":" in host else host
             runs = "workers run the steps" if dispatch == "workers" else "it runs the steps"
             scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
-            banner = f"cerebelum server on {scheme}://{shown}:{port} (store {engine.store.url}; {runs})"
+            banner = (
+                f"cerebelum server on {scheme}://{shown}:{port} (store {engine.store.url}; {runs})"
+            )
             if log_format is None:
                 print(banner, file=sys.stderr, flush=True)
             else:

@@ -131,9 +131,12 @@ async def test_the_server_serves_metrics_behind_the_client_token(sqlite_url):
 
 
 async def test_metrics_on_an_engine_without_them_answer_404(sqlite_url):
-    async with Engine(sqlite_url) as engine, serving(engine) as url:
-        async with httpx.AsyncClient(base_url=url) as http:
-            answer = await http.get("/metrics")
+    async with (
+        Engine(sqlite_url) as engine,
+        serving(engine) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        answer = await http.get("/metrics")
     assert answer.status_code == 404
     assert "Engine(metrics=True)" in answer.json()["error"]["message"]
 
@@ -147,7 +150,9 @@ async def test_spans_for_an_execution_and_each_attempt(store_url):
         handle = await engine.start(obs_pipeline, {"n": 1})
         assert (await handle.result()).output == 2
         history = await handle.history()
-    spans = {(s.name, s.attributes.get("cerebelum.attempt")): s for s in exporter.get_finished_spans()}
+    spans = {
+        (s.name, s.attributes.get("cerebelum.attempt")): s for s in exporter.get_finished_spans()
+    }
     root = spans[("execution obs_pipeline", None)]
     assert root.parent is None
     assert dict(root.attributes) == {
@@ -294,9 +299,11 @@ print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[-1] == "['opentelemetry']"  # only the blocker put there above
-    assert lines[:2] == [
-        "tracing needs OpenTelemetry, which is not installed: pip install 'cerebelum[otel]'"
-    ] * 2
+    assert (
+        lines[:2]
+        == ["tracing needs OpenTelemetry, which is not installed: pip install 'cerebelum[otel]'"]
+        * 2
+    )
 
 
 # --- logs ------------------------------------------------------------------------------------
