@@ -309,8 +309,9 @@ class Worker:
         kind = str(task.kind.value)
         hosted = self._steps.get(task.name) if kind == "step" else None
         name = hosted[1] if hosted is not None else task.name  # a step's task: workflow.step
+        what = {kind: name} if kind != "workflow" else {}  # an activation: the workflow's
         set_log_context(execution_id=task.execution_id, workflow=task.workflow or task.name,
-                        attempt=task.attempt, task_id=task.task_id, **{kind: name})  # fmt: skip
+                        attempt=task.attempt, task_id=task.task_id, **what)  # fmt: skip
         try:
             current_runtime.set(None)
             current_activity.set(info)
