@@ -7,6 +7,7 @@ holds the commands that look and steer and this one those that serve.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import click
 
@@ -14,6 +15,29 @@ from cerebelum.cli import _db_option, _fail, _load_workflow_module, _run, _Setti
 from cerebelum.errors import CerebelumError
 
 __all__ = ["server", "worker"]
+
+
+def _observing(fn: Any) -> Any:
+    """The options both processes take: how they log, whether they trace."""
+    fn = click.option(
+        "--traces", is_flag=True, default=False,
+        help="Make OpenTelemetry spans (pip install 'cerebelum[otel]'); see docs/observability.md.",
+    )(fn)  # fmt: skip
+    return click.option(
+        "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        help="Log lines as text, or as one JSON object a line.",
+    )(fn)  # fmt: skip
+
+
+def _tracer(traces: bool, service: str) -> Any:
+    if not traces:
+        return False
+    from cerebelum.observe._tracing import process_provider
+
+    try:
+        return process_provider(service)
+    except CerebelumError as exc:
+        _fail(str(exc), 2)
 
 
 @main.command()
@@ -60,12 +84,13 @@ __all__ = ["server", "worker"]
 )
 @click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The certificate's private key (PEM).")  # fmt: skip
+@_observing
 @_db_option
 @click.pass_obj
 def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
            token: str | None, worker_token: str | None, dispatch: str,
            task_lease: float, lease: float, ssl_certfile: str | None,
-           ssl_keyfile: str | None) -> None:  # fmt: skip
+           ssl_keyfile: str | None, log_format: str, traces: bool) -> None:  # fmt: skip
     """Serve the HTTP API (docs/server.md) until SIGINT or SIGTERM.
 
     Imports the MODULEs (or path/to/file.py) that define the workflows and opens an
@@ -84,11 +109,13 @@ def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
     if (ssl_certfile is None) != (ssl_keyfile is None):
         _fail("--ssl-certfile and --ssl-keyfile go together", 2)
     tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
+    tracing = _tracer(traces, "cerebelum-server")
     for module_name in modules:
         _load_workflow_module(module_name)
     _run(settings, serve(settings.db, host=host, port=port, token=token or None,
                          worker_token=worker_token or None, dispatch=dispatch,
-                         task_lease=task_lease, lease=lease, **tls))  # fmt: skip
+                         task_lease=task_lease, lease=lease, tracing=tracing,
+                         log_format=log_format, **tls))  # fmt: skip
 
 
 @main.command()
@@ -119,9 +146,10 @@ def server(settings: _Settings, modules: tuple[str, ...], host: str, port: int,
 )
 @click.option("--token", envvar="CEREBELUM_WORKER_TOKEN", default=None, show_envvar=True,
               help="The server's worker token.")  # fmt: skip
+@_observing
 @click.pass_obj
 def worker(settings: _Settings, modules: tuple[str, ...], url: str, queues: tuple[str, ...],
-           concurrency: int, token: str | None) -> None:  # fmt: skip
+           concurrency: int, token: str | None, log_format: str, traces: bool) -> None:  # fmt: skip
     """Run the steps and activities a server hands out (docs/workers.md).
 
     Imports the MODULEs (or path/to/file.py) that define the workflows' steps and the
@@ -129,21 +157,27 @@ def worker(settings: _Settings, modules: tuple[str, ...], url: str, queues: tupl
     given until SIGINT or SIGTERM; then it takes no more, finishes those it holds and
     hands their results over before it exits.
     """
+    import logging
     import signal
 
+    from cerebelum.observe import configure_logging
     from cerebelum.worker import Worker
 
+    configure_logging(log_format)
+    tracing = _tracer(traces, "cerebelum-worker")
     for module_name in modules:
         _load_workflow_module(module_name)
 
     async def work() -> None:
-        runner = Worker(url, queues=list(queues), concurrency=concurrency, token=token)
+        runner = Worker(url, queues=list(queues), concurrency=concurrency, token=token,
+                        tracing=tracing)  # fmt: skip
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runner.stop)
-        click.echo(f"cerebelum worker {runner.id} for {url}: {len(runner.hosts['steps'])} steps, "
-                   f"{len(runner.hosts['activities'])} activities, queues {', '.join(queues)}",
-                   err=True)  # fmt: skip
+        logging.getLogger("cerebelum.worker").info(
+            "cerebelum worker %s for %s: %d steps, %d activities, queues %s", runner.id, url,
+            len(runner.hosts["steps"]), len(runner.hosts["activities"]), ", ".join(queues),
+        )  # fmt: skip
         await runner.run()
 
     _run(settings, work())

@@ -105,6 +105,8 @@ class ExecutionStarted(Event):
     queue: str = ""
     priority: int = 0
     dedup_id: str = ""
+    #: The W3C trace context (``traceparent``) of the execution's span, when it is traced.
+    trace: str = ""
 
 
 class ExecutionAdmitted(Event):

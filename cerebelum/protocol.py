@@ -483,6 +483,13 @@ class Task(_FromEngine, frozen=True, kw_only=True):
         float | None,
         _doc("For an activation: the engine's clock (epoch seconds), what `now()` records."),
     ] = None
+    traceparent: Annotated[
+        str | None,
+        _doc(
+            "The W3C trace context of the execution's span, when the engine traces: a worker "
+            "that traces runs the attempt in a span whose parent it is."
+        ),
+    ] = None
 
     def history(self) -> list[Event]:
         """``events``, decoded."""

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from cerebelum import events as ev
+    from cerebelum import protocol as p
     from cerebelum.clock import Clock
+    from cerebelum.observe import Observer
     from cerebelum.store import ExecutionRecord, InboxItem, Store, TaskRow, Write
 
     from ._migrate import VersionState
@@ -56,6 +58,7 @@ class EngineBase:
     _poke: asyncio.Event
     poll_interval: float
     _watched: dict[str, list[asyncio.Future[ExecutionRecord | None]]]
+    _observers: list[Observer]
 
     if TYPE_CHECKING:
         # defined by Engine (_engine.py)
@@ -87,6 +90,11 @@ class EngineBase:
         def _admitted(self, run: Run) -> None: ...
         def _receive(self, item: InboxItem) -> None: ...
         def _fire_unloaded(self, eid: str, timer: str, fire_at: float) -> None: ...
+
+        # defined by Observing (_observing.py)
+        def _observe_commit(self, batch: list[Any], seconds: float) -> None: ...
+        def _observe_load(self, run: Run, history: list[ev.Event]) -> None: ...
+        def _observe_task(self, task: p.Task) -> p.Task: ...
 
         # defined by Waits (_waits.py)
         async def _load(self, eid: str) -> Run | None: ...

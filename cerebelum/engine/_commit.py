@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from cerebelum import events as ev
@@ -134,6 +135,7 @@ class Committer(EngineBase):
     async def _commit(self, batch: list[Pending]) -> None:
         delay = 0.05
         while batch:
+            began = time.perf_counter() if self._observers else 0.0
             try:
                 conflicts = await self.store.commit([p.write for p in batch])
             except StoreUnavailableError as exc:
@@ -156,6 +158,8 @@ class Committer(EngineBase):
                     await self._commit([p])
                 return
             self._store_back()
+            if self._observers:
+                self._observe_commit(batch, time.perf_counter() - began)
             for p in batch:
                 if p.run.id in conflicts:
                     self._drop(p.run, Duplicate())

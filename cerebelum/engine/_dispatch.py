@@ -364,13 +364,14 @@ class Dispatch(EngineBase):
                 details = msgspec.Raw(encode(run.heartbeats[position], "heartbeat details"))
         elif row.kind == "step":
             iteration = step_of_task(row.execution_id, row)[1]
-        return p.Task(
+        task = p.Task(
             task_id=row.id, execution_id=row.execution_id, kind=p.TaskKind(row.kind),
             name=row.name, workflow=workflow, queue=row.queue, attempt=row.attempt,
             iteration=iteration, idempotency_key=row.idempotency_key,
             inputs=msgspec.Raw(row.inputs), start_to_close_timeout=row.timeout or None,
             heartbeat_timeout=row.heartbeat_timeout or None, heartbeat_details=details,
         )  # fmt: skip
+        return self._observe_task(task) if self._observers else task
 
     async def heartbeat_task(self, hb: p.Heartbeat) -> p.HeartbeatResponse:
         """Extend a task's lease; ``cancelled`` when the worker should stop it."""

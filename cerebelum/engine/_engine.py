@@ -56,6 +56,7 @@ from ._decide import decide
 from ._dispatch import Dispatch
 from ._migrate import Versions, VersionState
 from ._neighbours import describe_self
+from ._observing import Observing
 from ._ownership import Ownership
 from ._queues import Queue, Queues, queue_of
 from ._requests import Requests
@@ -79,7 +80,7 @@ _SETTLES = (ev.ActivityCompleted, ev.ActivityFailed, ev.TimerFired, ev.ApprovalR
             ev.SignalDelivered, ev.ChildEnded)  # fmt: skip
 
 
-class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
+class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues, Observing):
     """Runs workflows durably, embedded in this process.
 
     ``Engine()`` uses ``./cerebelum.db`` (or ``$CEREBELUM_DB``); ``Engine("postgresql://...")``
@@ -102,6 +103,11 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
             (``cerebelum server``, see docs/workers.md).
         task_lease: seconds a task stays a worker's without a heartbeat before it is
             offered to another worker (``dispatch="workers"``).
+        metrics: keep Prometheus metrics (``True``, or a ``CollectorRegistry`` to keep
+            them in): see :attr:`metrics` and docs/observability.md.
+        tracing: make OpenTelemetry spans (``True`` for the global tracer provider, or a
+            ``TracerProvider``); needs ``pip install 'cerebelum[otel]'``.
+        observers: more :class:`cerebelum.observe.Observer` to tell what happens.
     """
 
     def __init__(
@@ -116,6 +122,9 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
         engine_id: str | None = None,
         dispatch: str = "local",
         task_lease: float = 30.0,
+        metrics: Any = False,
+        tracing: Any = False,
+        observers: list[Any] | None = None,
     ) -> None:
         if dispatch not in ("local", "workers"):
             raise InvalidRequestError(f"dispatch is 'local' or 'workers', not {dispatch!r}")
@@ -155,6 +164,7 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
         self._wanted: set[str] = set()
         self._open = False
         self._closing = False
+        self._init_observers(metrics, tracing, observers)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -178,6 +188,7 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
             await self.store.close()
             raise
         self._open = True
+        self._observe_open()
         for loop in (self._flusher, self._timer_loop, self._poller):
             self._tasks.append(
                 asyncio.create_task(loop(), name=f"cerebelum-{loop.__name__.strip('_')}")
@@ -205,6 +216,8 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
             await self.store.release(self.id)
         except Exception:
             logger.warning("could not release executions of engine %s", self.id, exc_info=True)
+        if self._observers:
+            self._observe_close()
         for run in self._runs.values():
             run.abandon(StoreError("the engine was closed before the execution finished"))
         self._runs.clear()
@@ -330,10 +343,11 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
         run.creating = True
         run.parent_id = parent_id
         self._runs[eid] = run
+        trace = self._observe_start(eid, workflow.name, parent_id) if self._observers else ""
         self._apply(run, ev.ExecutionStarted, workflow=workflow.name, version=workflow.version,
                     kind=workflow.kind, inputs=ev.Raw(raw), parent_id=parent_id,
                     label=workflow.label, queue=queue.name if queue else "", priority=priority,
-                    dedup_id=dedup_id or "")  # fmt: skip
+                    dedup_id=dedup_id or "", trace=trace)  # fmt: skip
         if run.kind == "code" and queue is None:
             self._start_coroutine(run)
         try:
@@ -646,16 +660,21 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues):
     async def _step_task(self, run: Run, name: str, attempt: int) -> None:
         info = ActivityInfo(run.id, name, attempt, "", engine=self)
         try:
-            cls, fields = await run_step(cast("Workflow", run.wf), run.state, name, attempt, info)
+            call = run_step(cast("Workflow", run.wf), run.state, name, attempt, info)
+            outcome = await self._attempt(run, "step", name, attempt, call)
         except asyncio.CancelledError:
             return
+        assert outcome is not None
+        cls, fields = outcome
         node = run.state.node(name)
         if run.state.ended or node.status is not NodeStatus.ACTIVE or node.attempt != attempt:
             return  # the execution moved on (cancelled, or ended by another branch)
         self._apply(run, cls, **fields)
 
     async def _activity_task(self, run: Run, position: int, attempt: int) -> None:
-        outcome = await _code.run_activity(self, run, position, attempt)
+        name = run.state.commands[position].name
+        call = _code.run_activity(self, run, position, attempt)
+        outcome = await self._attempt(run, "activity", name, attempt, call)
         cmd = run.state.commands[position]
         if outcome is None or run.state.ended or cmd.status != "running" or cmd.attempt != attempt:
             return

@@ -174,7 +174,10 @@ class Ownership(EngineBase):
         run.persisted_status = ExecutionStatus(rec.status)
         run.persisted_timers = dict(state.timers)
         self._runs[rec.id] = run
-        logger.info("resuming execution %s of %s at event %d", rec.id, wf.name, state.seq)
+        logger.info("resuming execution %s of %s at event %d", rec.id, wf.name, state.seq,
+                    extra={"execution_id": rec.id, "workflow": wf.name})  # fmt: skip
+        if self._observers:
+            self._observe_load(run, history)
         for timer, fire_at in state.timers.items():
             self._timers.push(fire_at, rec.id, timer)
         if state.queued:  # admitted (it was claimed) but not recorded so: do it now

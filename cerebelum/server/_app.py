@@ -372,6 +372,15 @@ def create_app(
 
         return _json(openapi_document())
 
+    async def metrics(request: Request) -> Response:
+        # read-only, but it names workflows and queues: behind the client token, as /v1 is
+        if engine.metrics is None:
+            raise HTTPError(404, "NotFound", "this engine keeps no metrics: open it with "
+                            "Engine(metrics=True) (cerebelum server does)")  # fmt: skip
+        from cerebelum.observe._metrics import CONTENT_TYPE
+
+        return Response(await engine.metrics_text(), media_type=CONTENT_TYPE)
+
     routes = [
         Route("/v1/executions", api(start), methods=["POST"]),
         Route("/v1/executions", api(list_), methods=["GET"]),
@@ -392,6 +401,7 @@ def create_app(
         Route("/v1/worker/report", for_workers(report), methods=["POST"]),
         Route("/healthz", public(healthz), methods=["GET"]),
         Route("/openapi.json", public(openapi), methods=["GET"]),
+        Route("/metrics", api(metrics), methods=["GET"]),
     ]
     from cerebelum.ui import ui_routes  # the web UI: its pages, and its data under /ui/api
 

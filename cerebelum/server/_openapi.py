@@ -127,6 +127,13 @@ def _paths() -> dict[str, Any]:
                                        "Extend a task's lease; learn whether to stop it."),
         "/v1/worker/report": worker("report", "Report", "ReportResponse",
                                     "Hand back results; the answer says which to forget."),
+        "/metrics": {"get": {
+            "operationId": "metrics",
+            "summary": "The engine's metrics, in the Prometheus text format (docs/observability.md).",
+            "responses": {"200": {"description": "Prometheus text format 0.0.4",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          **_errors(401, 404)},
+        }},
         "/healthz": {"get": {
             "operationId": "health", "summary": "The server answers.", "security": [],
             "responses": {"200": {"description": "`{\"status\": \"ok\"}`"}},

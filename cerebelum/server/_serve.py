@@ -66,6 +66,9 @@ async def serve(
     dispatch: str = "workers",
     task_lease: float = 30.0,
     lease: float = 15.0,
+    metrics: Any = True,
+    tracing: Any = False,
+    log_format: str | None = None,
     **uvicorn_options: Any,
 ) -> None:
     """Open an engine on ``store``, serve its HTTP API until SIGINT/SIGTERM, close it.
@@ -84,6 +87,10 @@ async def serve(
         task_lease: seconds a task stays a worker's without a heartbeat.
         lease: seconds after its last heartbeat when another server (on PostgreSQL) takes
             this one's executions over.
+        metrics: keep Prometheus metrics, served at ``/metrics`` (docs/observability.md).
+        tracing: make OpenTelemetry spans (``True``: the global tracer provider).
+        log_format: ``"text"`` or ``"json"``: log to stderr in that format, uvicorn's
+            lines too (default: leave logging as the application set it).
         uvicorn_options: passed to ``uvicorn.Config`` (``ssl_certfile``, ``ssl_keyfile``...).
 
     Raises:
@@ -97,9 +104,13 @@ async def serve(
     if worker_token is None:
         worker_token = os.environ.get("CEREBELUM_WORKER_TOKEN") or None
     check_bind(host, token, worker_token, dispatch)
-    engine = Engine(
-        store, workflows=workflows, dispatch=dispatch, task_lease=task_lease, lease=lease
-    )
+    if log_format is not None:
+        from cerebelum.observe import configure_logging
+
+        configure_logging(log_format)
+        uvicorn_options.setdefault("log_config", None)  # its loggers go through ours
+    engine = Engine(store, workflows=workflows, dispatch=dispatch, task_lease=task_lease,
+                    lease=lease, metrics=metrics, tracing=tracing)  # fmt: skip
     await engine.open()
     try:
         app = create_app(engine, token=token, worker_token=worker_token)
@@ -122,8 +133,13 @@ async def serve(
             shown = f"[{host}]" if ":" in host else host
             runs = "workers run the steps" if dispatch == "workers" else "it runs the steps"
             scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
-            print(f"cerebelum server on {scheme}://{shown}:{port} (store {engine.store.url}; {runs})",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            banner = (
+                f"cerebelum server on {scheme}://{shown}:{port} (store {engine.store.url}; {runs})"
+            )
+            if log_format is None:
+                print(banner, file=sys.stderr, flush=True)
+            else:
+                logger.info("%s", banner)
             await server.serve()
         finally:
             for sig, handler in previous.items():

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import msgspec
@@ -38,10 +38,15 @@ from cerebelum.dsl._step import Context
 from cerebelum.dsl._workflow import registered_workflows
 from cerebelum.engine._context import ActivityInfo, current_activity, current_runtime
 from cerebelum.errors import CerebelumError, InvalidRequestError
+from cerebelum.observe._logs import set_log_context
+from cerebelum.observe._observer import Attempt
 from cerebelum.serde import decode_json
 
 from ._activation import Coroutines
 from ._local import attempt_activity, attempt_step, step_arguments
+
+if TYPE_CHECKING:
+    from cerebelum.observe._tracing import Tracing
 
 __all__ = ["Worker"]
 
@@ -85,6 +90,9 @@ class Worker:
         poll_wait: how long one poll waits for a task before asking again.
         drain_timeout: once stopped, how long it goes on trying to hand its last results
             over to a server that does not answer.
+        tracing: run each attempt in an OpenTelemetry span, a child of the execution's
+            span (the task's ``traceparent``): ``True`` for the global tracer provider, or
+            a ``TracerProvider``; needs ``pip install 'cerebelum[otel]'``.
     """
 
     def __init__(
@@ -99,6 +107,7 @@ class Worker:
         worker_id: str | None = None,
         poll_wait: float = 10.0,
         drain_timeout: float = 60.0,
+        tracing: Any = False,
     ) -> None:
         if concurrency < 1:
             raise InvalidRequestError(f"concurrency is a whole number >= 1, not {concurrency!r}")
@@ -131,6 +140,11 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._coroutines = Coroutines()
+        self._tracing: Tracing | None = None
+        if tracing is not False and tracing is not None:
+            from cerebelum.observe._tracing import Tracing
+
+            self._tracing = Tracing(None if tracing is True else tracing)
         self._http: aiohttp.ClientSession | None = None
 
     @property
@@ -292,20 +306,23 @@ class Worker:
 
     async def _run_task(self, task: p.Task, info: ActivityInfo) -> None:
         started = time.time()
+        kind = str(task.kind.value)
+        hosted = self._steps.get(task.name) if kind == "step" else None
+        name = hosted[1] if hosted is not None else task.name  # a step's task: workflow.step
+        what = {kind: name} if kind != "workflow" else {}  # an activation: the workflow's
+        set_log_context(execution_id=task.execution_id, workflow=task.workflow or task.name,
+                        attempt=task.attempt, task_id=task.task_id, **what)  # fmt: skip
         try:
             current_runtime.set(None)
             current_activity.set(info)
-            commands = None
-            if task.kind == "step":
-                raw, error = await self._step(task, info)
-            elif task.kind == "activity":
-                raw, error = await self._activity(task, info)
+            if self._tracing is None:
+                raw, error, commands = await self._attempt(task, info)
             else:
-                wf = self._workflows.get(task.name)
-                if wf is None:
-                    raise CerebelumError(f"this worker does not host workflow {task.name!r}")
-                raw, error = None, None
-                commands = await self._coroutines.activate(wf, task)
+                seen = Attempt(task.execution_id, task.workflow or task.name, kind, name,
+                               task.attempt, task.traceparent)  # fmt: skip
+                with self._tracing.task_scope(seen):
+                    raw, error, commands = await self._attempt(task, info)
+                    seen.error = error.to_dict() if error is not None else None
         except asyncio.CancelledError:
             return  # the server no longer wants it (see _heartbeats)
         except Exception as exc:  # what the task gave could not be read: a failure of it
@@ -324,6 +341,22 @@ class Worker:
             error=error, commands=commands,
         )  # fmt: skip
         self._reported.set()
+
+    async def _attempt(self, task: p.Task, info: ActivityInfo) -> tuple[bytes | None, Any, Any]:
+        """Run the task: its result, or its error, or (an activation) its commands."""
+        try:
+            if task.kind == "step":
+                return (*await self._step(task, info), None)
+            if task.kind == "activity":
+                return (*await self._activity(task, info), None)
+            wf = self._workflows.get(task.name)
+            if wf is None:
+                raise CerebelumError(f"this worker does not host workflow {task.name!r}")
+            return None, None, await self._coroutines.activate(wf, task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # what the task gave could not be read: a failure of it
+            return None, p.ErrorInfo.from_exception(exc), None
 
     async def _step(self, task: p.Task, info: ActivityInfo) -> tuple[bytes | None, Any]:
         hosted = self._steps.get(task.name)

@@ -80,3 +80,14 @@ PINNED = [
     "with_options",
     "workflow",
 ]
+
+
+def test_the_observe_package_exports():
+    import cerebelum.observe
+
+    assert cerebelum.observe.__all__ == [
+        "Attempt", "Committed", "JsonFormatter", "LogContext", "Metrics", "Observer",
+        "TextFormatter", "Tracing", "configure_logging", "log_context", "serve_metrics",
+    ]  # fmt: skip
+    for name in ("Metrics", "serve_metrics", "Observer", "LogContext"):
+        assert getattr(cerebelum.observe, name) is not None

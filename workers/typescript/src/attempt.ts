@@ -74,6 +74,7 @@ export function attempt(held: Held, handler: StepHandler | ActivityHandler | und
     queue: task.queue ?? "default",
     taskId: task.task_id,
     heartbeatDetails: task.heartbeat_details,
+    ...(task.traceparent ? { traceparent: task.traceparent } : {}),
     signal: held.ctl.signal,
     heartbeat(details?: unknown) {
       if (details !== undefined) held.details = details;

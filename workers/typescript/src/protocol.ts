@@ -426,6 +426,10 @@ export interface Task {
    */
   task_id: string;
   /**
+   * The W3C trace context of the execution's span, when the engine traces: a worker that traces runs the attempt in a span whose parent it is.
+   */
+  traceparent?: string | null;
+  /**
    * The execution's workflow (for a step or an activity).
    */
   workflow?: string;

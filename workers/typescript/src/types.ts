@@ -61,6 +61,11 @@ export interface Context {
   readonly taskId: string;
   /** The details the previous attempt's last heartbeat sent, if any. */
   readonly heartbeatDetails: unknown;
+  /**
+   * The W3C trace context of the execution's span, when the server traces: start the
+   * attempt's span with it as parent to join the execution's trace.
+   */
+  readonly traceparent?: string;
   /** For a step: the workflow's input. */
   readonly inputs?: unknown;
   /**
