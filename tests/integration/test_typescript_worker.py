@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -251,11 +252,18 @@ async def test_a_typescript_result_held_while_the_server_is_down_is_handed_over_
 def test_the_typescript_example_runs_and_prints_what_it_promises(tmp_path):
     example = typescript_example()
     env = {**environment(None), "CEREBELUM_DB": f"sqlite:///{tmp_path / 'example.db'}"}
-    proc = subprocess.run(
+    # in a session of its own: if it hangs, its server and workers go down with it
+    proc = subprocess.Popen(
         [sys.executable, "-W", "error", str(example / "payments.py")], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=120,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    try:
+        stdout, stderr = proc.communicate(timeout=50)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"payments.py did not end within 50 s:\n{stdout}\n{stderr}")
+    assert proc.returncode == 0 and stderr == "", stderr
     for expected in (
         ": 120 paid'}",
         "charge_card   ran in TypeScript",
@@ -264,4 +272,4 @@ def test_the_typescript_example_runs_and_prints_what_it_promises(tmp_path):
         "refund        ran in Python",
         "thumbnail -> https://example.com/cat.png?width=300",
     ):
-        assert expected in proc.stdout, f"{expected!r} not in:\n{proc.stdout}"
+        assert expected in stdout, f"{expected!r} not in:\n{stdout}"
