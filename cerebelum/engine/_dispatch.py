@@ -27,7 +27,6 @@ the event that made it ready, and run by a worker that polls for it:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -303,8 +302,15 @@ class Dispatch(EngineBase):
         entry.seen = self._wall.timestamp()
         return entry
 
-    async def poll_tasks(self, poll: p.Poll) -> list[p.Task]:
-        """Tasks for the worker, leased to it; waits up to ``poll.wait`` seconds for one."""
+    async def poll_tasks(
+        self, poll: p.Poll, gone: asyncio.Future[Any] | None = None
+    ) -> list[p.Task]:
+        """Tasks for the worker, leased to it; waits up to ``poll.wait`` seconds for one.
+
+        ``gone``, done when the worker has gone (its connection closed: it stopped, or
+        cut the poll), ends the wait; what was handed to the poll meanwhile is given back
+        at once rather than left leased to nobody until the lease runs out.
+        """
         self._require_open()
         worker = self._worker(poll.worker_id)
         loop = asyncio.get_running_loop()
@@ -321,12 +327,19 @@ class Dispatch(EngineBase):
             waiting = _Poll(worker, poll.max_tasks)
             self._polls.append(waiting)
             try:  # until a task is handed over, another server says it enqueued some, or a while
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(left, CLAIM_EVERY)):
-                        await asyncio.shield(waiting.fut)
+                watched: set[asyncio.Future[Any]] = {waiting.fut}
+                if gone is not None:
+                    watched.add(gone)
+                await asyncio.wait(
+                    watched, timeout=min(left, CLAIM_EVERY), return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 if waiting in self._polls:
                     self._polls.remove(waiting)  # from here on, nothing more is leased to it
+            if gone is not None and gone.done():
+                if waiting.reserved:
+                    await self.give_back(worker.id, await self._collect(waiting))
+                return []
             if waiting.reserved:
                 return await self._with_history(await self._collect(waiting))
             if self._polls_ended:
@@ -334,6 +347,17 @@ class Dispatch(EngineBase):
             claimed = await self._claim(worker, poll.max_tasks, force=True)
             if claimed:
                 return await self._with_history(claimed)
+
+    async def give_back(self, worker_id: str, tasks: list[p.Task]) -> None:
+        """Tasks leased to a worker that will never see them (it left before the answer
+        reached it): ready again at once, for the next poll."""
+        if not tasks:
+            return
+        await self.store.release_tasks(worker_id, [t.task_id for t in tasks])
+        logger.info("worker %s left before it took %d tasks: they are offered again",
+                    worker_id, len(tasks))  # fmt: skip
+        self._unclaimed += len(tasks)
+        self._tasks_elsewhere()
 
     def _tasks_elsewhere(self) -> None:
         """Another server enqueued tasks: the polls waiting here look in the store now."""

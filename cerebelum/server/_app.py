@@ -9,6 +9,7 @@ exception the engine would.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -134,6 +135,12 @@ def _endpoint(token: str | None) -> Callable[[Handler], Handler]:
     return wrap
 
 
+async def _closed(request: Request) -> None:
+    """Return when the client has closed the connection (its body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def _authorized(request: Request, token: str) -> bool:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(
@@ -238,7 +245,17 @@ def create_app(
         return _json(engine.register_worker(await _body(request, protocol.Register)))
 
     async def poll(request: Request) -> Response:
-        tasks = await engine.poll_tasks(await _body(request, protocol.Poll))
+        ask = await _body(request, protocol.Poll)
+        # a worker that stops cuts its long poll: the connection's end ends the poll, and
+        # the tasks handed to it go back, instead of waiting out a lease nobody holds
+        left = asyncio.ensure_future(_closed(request))
+        try:
+            tasks = await engine.poll_tasks(ask, left)
+            if left.done() and tasks:
+                await engine.give_back(ask.worker_id, tasks)
+                tasks = []
+        finally:
+            left.cancel()
         return _json(protocol.PollResponse(tasks=tasks))
 
     async def heartbeat(request: Request) -> Response:

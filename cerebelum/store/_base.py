@@ -346,8 +346,11 @@ class Store(abc.ABC):
         """Extend ``worker_id``'s lease to ``now + lease``; False when the task is not its own."""
 
     @abc.abstractmethod
-    async def release_tasks(self, worker_id: str) -> None:
-        """Give back every task ``worker_id`` holds, ready at once (a worker stopping cleanly)."""
+    async def release_tasks(
+        self, worker_id: str, task_ids: builtins.list[str] | None = None
+    ) -> None:
+        """Give back the tasks ``worker_id`` holds (those of ``task_ids``, else every one),
+        ready at once: a worker stopping cleanly, or a poll it left before the answer."""
 
     # --- queues of executions ----------------------------------------------------------
 

@@ -479,8 +479,13 @@ class PostgresStore(Store):
         )
         return bool(done == "UPDATE 1")
 
-    async def release_tasks(self, worker_id: str) -> None:
-        await self._run(lambda c: c.execute(Q["release_tasks"], worker_id))
+    async def release_tasks(
+        self, worker_id: str, task_ids: builtins.list[str] | None = None
+    ) -> None:
+        if task_ids is None:
+            await self._run(lambda c: c.execute(Q["release_tasks"], worker_id))
+        else:
+            await self._run(lambda c: c.execute(Q["release_these"], worker_id, task_ids))
 
     async def admit(
         self, engine_id: str, queue: str, now: float, concurrency: int, rate: int,

@@ -399,8 +399,13 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise self._error(exc, "cannot write to") from exc
 
-    async def release_tasks(self, worker_id: str) -> None:
-        self._write(Q["release_tasks"], {"worker": worker_id})
+    async def release_tasks(
+        self, worker_id: str, task_ids: builtins.list[str] | None = None
+    ) -> None:
+        if task_ids is None:
+            self._write(Q["release_tasks"], {"worker": worker_id})
+        else:
+            self._write(Q["release_these"], {"worker": worker_id, "ids": encode_json(task_ids)})
 
     async def admit(
         self, engine_id: str, queue: str, now: float, concurrency: int, rate: int,

@@ -346,3 +346,29 @@ async def test_a_worker_keeps_a_coroutine_between_activations(sqlite_url, env, p
     begins = Counter(key for what, _, key, _, _ in runs(scratch) if what == "begin")
     assert begins == {f"t{i}": 1 for i in range(5)}
     server.stop()
+
+
+async def test_a_poll_its_worker_cut_gives_back_what_it_was_handed(sqlite_url, env, procs):
+    # a long lease: without the give-back, the task would wait 30 s for nobody
+    server, url = server_process(sqlite_url, FLOWS, free_port(), "--task-lease", "30", env=env)
+    procs.append(server)
+    reg = {"worker_id": "leaving", "steps": ["split.first"], "queues": ["left"]}
+    async with httpx.AsyncClient(base_url=url) as http:
+        assert (await http.post("/v1/worker/register", json=reg)).status_code == 200
+        poll = asyncio.create_task(http.post("/v1/worker/poll", json={"worker_id": "leaving",
+                                                                      "max_tasks": 1, "wait": 20}))  # fmt: skip
+        await asyncio.sleep(0.3)
+        poll.cancel()  # the worker stops: its connection closes mid-poll
+        with pytest.raises(asyncio.CancelledError):
+            await poll
+        await asyncio.sleep(0.3)  # the server has seen it go
+        async with Client(url) as client:
+            await client.start("split", {"n": 1}, id="cut-1")
+            other = {**reg, "worker_id": "staying"}
+            assert (await http.post("/v1/worker/register", json=other)).status_code == 200
+            answer = await http.post("/v1/worker/poll", json={"worker_id": "staying",
+                                                              "max_tasks": 1, "wait": 10})  # fmt: skip
+            tasks = answer.json()["tasks"]
+            assert [(t["name"], t["execution_id"]) for t in tasks] == [("split.first", "cut-1")]
+            assert [t.worker for t in await client.tasks("cut-1")] == ["staying"]
+    server.stop()

@@ -422,6 +422,18 @@ async def test_a_worker_that_stops_gives_back_the_tasks_it_holds(store):
     assert await store.heartbeat_task("t3", "w2", NOW + 12, 30.0)  # w2's stay w2's
 
 
+async def test_a_worker_gives_back_only_the_tasks_it_names(store):
+    await store.commit([start("e1")])
+    await store.commit([scheduled("e1", 2, task("t1"), task("t2"))])
+    await claim(store, worker="w1", limit=2)
+    await store.release_tasks("w1", ["t2", "t-none"])
+    again = await claim(store, worker="w2", now=NOW + 1)  # t2 at once; t1 stays w1's
+    assert [t.id for t in again] == ["t2"]
+    assert await store.heartbeat_task("t1", "w1", NOW + 2, 30.0)
+    await store.release_tasks("w2", ["t1"])  # not w2's to give back
+    assert await store.heartbeat_task("t1", "w1", NOW + 3, 30.0)
+
+
 async def test_unfinished_tasks_are_counted_by_queue(store):
     await store.commit([start("e1"), start("e2")])
     await store.commit([scheduled("e1", 2,

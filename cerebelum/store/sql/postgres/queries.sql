@@ -252,6 +252,10 @@ WHERE id = $1 AND worker_id = $2 AND status = 'leased'
 UPDATE tasks SET status = 'ready', worker_id = NULL, lease_until = NULL
 WHERE worker_id = $1 AND status = 'leased'
 
+-- release_these --
+UPDATE tasks SET status = 'ready', worker_id = NULL, lease_until = NULL
+WHERE worker_id = $1 AND status = 'leased' AND id = ANY($2::text[])
+
 -- get_task --
 SELECT * FROM tasks WHERE id = $1
 

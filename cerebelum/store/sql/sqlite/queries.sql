@@ -192,6 +192,10 @@ WHERE id = :id AND worker_id = :worker AND status = 'leased'
 UPDATE tasks SET status = 'ready', worker_id = NULL, lease_until = NULL
 WHERE worker_id = :worker AND status = 'leased'
 
+-- release_these --
+UPDATE tasks SET status = 'ready', worker_id = NULL, lease_until = NULL
+WHERE worker_id = :worker AND status = 'leased' AND id IN (SELECT value FROM json_each(:ids))
+
 -- get_task --
 SELECT * FROM tasks WHERE id = ?
 
