@@ -58,7 +58,7 @@ def _sequence_edges(bp: Blueprint, node: NodeSpec, ids: dict[str, str]) -> list[
 def _rule_edges(
     bp: Blueprint, name: str, index: int, rule: RuleSpec, ids: dict[str, str]
 ) -> list[str]:
-    src, label = ids[name], _label(rule)
+    src, label = ids[name], _text(rule.label().replace("'", ""))
     if rule.action == "back_to" and rule.target in ids:
         return [f'    {src} -.->|"{label}"| {ids[rule.target]}']
     if rule.target in ids:  # goto, skip_to
@@ -108,22 +108,3 @@ def _duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
-
-
-def _label(rule: RuleSpec) -> str:
-    p = rule.pattern
-    kind = p.get("kind")
-    if kind == "name":
-        what = str(p["name"])
-    elif kind == "subset":
-        what = ", ".join(f"{k}={v!r}" for k, v in p["value"].items()) or "{}"
-    elif kind == "exception":
-        what = str(p["type"]).rsplit(".", 1)[-1]
-    elif kind == "predicate":
-        what = str(p["ref"]).rsplit(".", 1)[-1]
-    else:
-        what = "otherwise"
-    action = rule.action if rule.action not in ("goto", "fail") else ""
-    if rule.limit is not None and rule.action in ("retry", "back_to"):
-        action += f" x{rule.limit}"
-    return _text(f"{what} {action}".strip().replace("'", ""))

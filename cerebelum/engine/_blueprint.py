@@ -25,6 +25,24 @@ class RuleSpec(msgspec.Struct, kw_only=True, omit_defaults=True):
     delay: float = 0.0
     reason: str = ""
 
+    def label(self) -> str:
+        """What it matches and does, for people (``payment_failed``, ``timeout retry x3``):
+        the labels of ``cerebelum graph`` and of the web UI's graph."""
+        p = self.pattern
+        kind = p.get("kind")
+        if kind == "name":
+            what = str(p["name"])
+        elif kind == "subset":
+            what = ", ".join(f"{k}={v!r}" for k, v in p["value"].items()) or "{}"
+        elif kind in ("exception", "predicate"):
+            what = str(p["type" if kind == "exception" else "ref"]).rsplit(".", 1)[-1]
+        else:
+            what = "otherwise"
+        action = self.action if self.action not in ("goto", "fail") else ""
+        if self.limit is not None and self.action in ("retry", "back_to"):
+            action += f" x{self.limit}"
+        return f"{what} {action}".strip()
+
 
 class NodeSpec(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A step, wait or approval of the workflow."""

@@ -233,6 +233,12 @@ class Engine(Ownership, Requests, Waits, Committer, Versions, Dispatch, Queues, 
     def _info(self) -> str:
         return describe_self()
 
+    @property
+    def is_open(self) -> bool:
+        """Open, and not yet told to stop (``end_polls``, as a server does when it shuts
+        down): long waits (polls, the web UI's event streams) may go on."""
+        return self._open and not self._closing and not self._polls_ended
+
     def _require_open(self) -> None:
         if not self._open:
             raise CerebelumError("the engine is not open: use 'async with Engine() as engine:'")

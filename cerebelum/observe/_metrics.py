@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -152,8 +153,8 @@ class _Live:
     async def refresh(self) -> None:
         engine = self.metrics.engine
         self.loop = asyncio.get_running_loop()
-        if engine._open:
-            self.tasks = await engine.store.task_counts(engine._wall.timestamp())
+        if engine.is_open:
+            self.tasks = await engine.store.task_counts(time.time())
 
     def describe(self) -> Iterable[Metric]:
         return []  # no descriptions up front: the queues are known at a scrape only

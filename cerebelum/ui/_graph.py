@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cerebelum.engine import Blueprint, RuleSpec, StepInfo
+from cerebelum.engine import Blueprint, StepInfo
 
 __all__ = ["NODE_STATES", "layout", "node_states"]
 
@@ -77,30 +77,12 @@ def _edges(bp: Blueprint) -> list[dict[str, Any]]:
     for name, rules in bp.rules.items():
         for rule in rules:
             if rule.target is not None:
-                add(name, rule.target, "back" if rule.action == "back_to" else "rule", _label(rule))
+                add(name, rule.target, "back" if rule.action == "back_to" else "rule", rule.label())
     for node in bp.nodes:
         for param, _ in node.params:
             if param != "inputs":
                 add(param, node.name, "data")
     return edges
-
-
-def _label(rule: RuleSpec) -> str:
-    """What the rule matches and does, as ``cerebelum graph`` labels it (plain text here)."""
-    p = rule.pattern
-    kind = p.get("kind")
-    if kind == "name":
-        what = str(p["name"])
-    elif kind == "subset":
-        what = ", ".join(f"{k}={v!r}" for k, v in p["value"].items()) or "{}"
-    elif kind in ("exception", "predicate"):
-        what = str(p["type" if kind == "exception" else "ref"]).rsplit(".", 1)[-1]
-    else:
-        what = "otherwise"
-    action = rule.action if rule.action not in ("goto", "fail") else ""
-    if rule.limit is not None and rule.action in ("retry", "back_to"):
-        action += f" x{rule.limit}"
-    return f"{what} {action}".strip()
 
 
 def node_states(bp: Blueprint, steps: list[StepInfo]) -> dict[str, dict[str, Any]]:

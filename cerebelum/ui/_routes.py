@@ -174,8 +174,7 @@ async def _stream(engine: Engine, eid: str, first: dict[str, Any]) -> AsyncItera
         last = snapshot["history"][-1]["seq"] if snapshot["history"] else 0
         while True:
             await asyncio.sleep(STREAM_POLL)
-            # the engine ends its workers' long polls when the server is stopping
-            if getattr(engine, "_polls_ended", False) or not getattr(engine, "_open", True):
+            if not engine.is_open:  # the server is stopping
                 return
             if time.monotonic() - started > STREAM_LIFETIME:
                 return

@@ -7,13 +7,14 @@ exit 0, with no traceback on stderr.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,9 +31,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def command(db: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "cerebelum", "server", FLOWS, "--db", db, "--dispatch", "local",
-            *args]  # fmt: skip
+def command(db: str, *args: str, module: str = FLOWS, dispatch: str = "local") -> list[str]:
+    return [sys.executable, "-m", "cerebelum", "server", module, "--db", db, "--dispatch",
+            dispatch, *args]  # fmt: skip
 
 
 def environment(token: str | None) -> dict[str, str]:
@@ -44,11 +45,15 @@ def environment(token: str | None) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(db: str, token: str | None = None) -> Iterator[str]:
-    """A server process on ``db``; its URL. Stopped with SIGTERM: it must exit 0."""
+def running_server(
+    db: str, token: str | None = None, module: str = FLOWS, dispatch: str = "local"
+) -> Iterator[str]:
+    """A server process on ``db`` with ``module``'s workflows; its URL. Stopped with
+    SIGTERM: it must exit 0 with no traceback."""
     port = free_port()
     proc = subprocess.Popen(
-        command(db, "--port", str(port)), cwd=ROOT, env=environment(token),
+        command(db, "--port", str(port), module=module, dispatch=dispatch), cwd=ROOT,
+        env=environment(token),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -148,3 +153,23 @@ def server_process(db: str, module: str, port: int, *args: str,
 def worker_process(url: str, module: str, *args: str, env: dict[str, str] | None = None) -> Process:
     argv = [sys.executable, "-m", "cerebelum", "worker", module, "--server", url, *args]
     return Process(argv, env or environment(None))
+
+
+def runs(scratch: Path) -> list[tuple[str, str, str, int, int]]:
+    """The runs the workers' steps logged in ``scratch``: one ``(who, name, key, attempt,
+    pid)`` per line, ``who`` saying what or which language."""
+    log = scratch / "runs.log"
+    if not log.exists():
+        return []
+    out = []
+    for line in log.read_text().splitlines():
+        who, name, key, attempt, pid = line.split()
+        out.append((who, name, key, int(attempt), int(pid)))
+    return out
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until ``predicate()`` holds (a TimeoutError after ``timeout`` seconds)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)

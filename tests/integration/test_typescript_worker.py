@@ -25,7 +25,9 @@ from tests.integration.servers import (
     Process,
     environment,
     free_port,
+    runs,
     server_process,
+    until,
     wait_healthy,
 )
 from tests.integration.typescript import node, typescript_example, typescript_worker
@@ -38,45 +40,6 @@ LEASE = "1.5"  # seconds: the task a killed worker held is offered again soon af
 @pytest.fixture(scope="module")
 def built():
     return typescript_worker()
-
-
-@pytest.fixture
-def scratch(tmp_path):
-    d = tmp_path / "runs"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def env(scratch):
-    e = environment(None)
-    e["WORKER_TEST_DIR"] = str(scratch)
-    return e
-
-
-@pytest.fixture
-def procs():
-    started: list[Process] = []
-    yield started
-    for proc in started:
-        proc.stop_quietly()
-
-
-def runs(scratch: Path) -> list[tuple[str, str, str, int, int]]:
-    log = scratch / "runs.log"
-    if not log.exists():
-        return []
-    out = []
-    for line in log.read_text().splitlines():
-        lang, name, key, attempt, pid = line.split()
-        out.append((lang, name, key, int(attempt), int(pid)))
-    return out
-
-
-async def until(predicate, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def start(procs, store_url, env):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,55 +17,16 @@ import pytest
 from cerebelum import Client, InvalidRequestError
 from cerebelum import events as ev
 from tests.integration.servers import (
-    Process,
-    environment,
     free_port,
+    runs,
     server_process,
+    until,
     wait_healthy,
     worker_process,
 )
 
 FLOWS = "tests.integration.worker_workflows"
 LEASE = "1.5"  # seconds: a dead worker's task is offered again soon after
-
-
-@pytest.fixture
-def scratch(tmp_path):
-    d = tmp_path / "runs"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def env(scratch):
-    e = environment(None)
-    e["WORKER_TEST_DIR"] = str(scratch)
-    return e
-
-
-@pytest.fixture
-def procs():
-    started: list[Process] = []
-    yield started
-    for proc in started:
-        proc.stop_quietly()
-
-
-def runs(scratch: Path) -> list[tuple[str, str, str, int, int]]:
-    log = scratch / "runs.log"
-    if not log.exists():
-        return []
-    out = []
-    for line in log.read_text().splitlines():
-        what, name, key, attempt, pid = line.split()
-        out.append((what, name, key, int(attempt), int(pid)))
-    return out
-
-
-async def until(predicate, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def start_server(procs, db, env, *args):

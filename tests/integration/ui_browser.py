@@ -12,7 +12,6 @@ Regenerate the screenshots with::
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,49 +22,19 @@ from typing import Any
 
 import httpx
 
-from .servers import ROOT, environment, free_port
+from .servers import ROOT, environment, running_server
 
 CHROMIUM = "/usr/bin/chromium"
 FLOWS = "tests.integration.ui_workflows"
 NOTE = "<script>alert(1)</script>"
 
 
-@contextmanager
-def ui_server(db: str, token: str | None = None, dispatch: str = "local") -> Iterator[str]:
+def ui_server(db: str, token: str | None = None, dispatch: str = "local") -> Any:
     """``cerebelum server`` on ``db`` with the UI's test workflows; its URL.
 
     Stopped with SIGTERM, it must exit 0 with no traceback, open event streams or not.
     """
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cerebelum", "server", FLOWS, "--db", db, "--dispatch", dispatch,
-         "--port", str(port)],
-        cwd=ROOT, env=environment(token), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited {proc.returncode}: {proc.stderr.read()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /healthz")
-            time.sleep(0.05)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        assert proc.returncode == 0, err
-        assert "Traceback" not in err, err
+    return running_server(db, token, module=FLOWS, dispatch=dispatch)
 
 
 def start(url: str, workflow: str, eid: str, token: str | None = None, **body: object) -> None:
